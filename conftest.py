@@ -1,0 +1,24 @@
+"""Test-wide settings: the data mirror, a throw-away MLflow store, quiet progress bars."""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent
+
+
+def pytest_configure(config):
+    # The shared research data beside the project is the mirror in tests and CI (never copied into git).
+    shared = REPO.parent / "shared" / "data"
+    if "JSCC_DATA_MIRROR" not in os.environ and shared.is_dir():
+        os.environ["JSCC_DATA_MIRROR"] = str(shared)
+    os.environ.setdefault("JSCC_PROGRESS", "0")
+    os.environ["JSCC_OFFLINE"] = "1"  # tests never reach the internet
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _mlflow_store(tmp_path_factory):
+    """Keep test runs out of the project's own MLflow store."""
+    if "MLFLOW_TRACKING_URI" not in os.environ:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
+    yield

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Build the project's virtual environment (.venv) from the pinned versions in requirements/.
+# Needs Python 3.11 (the torch wheels of lock.txt are cp311).  Safe to rerun: a stamp of the
+# pins skips the work when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${JSCC_VENV:-.venv}
+python=${PYTHON:-$(command -v python3.11 || command -v python3)}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  echo "bootstrap: Python 3.11 is required, $python is $("$python" -V 2>&1); set PYTHON=/path/to/python3.11" >&2
+  exit 2
+fi
+stamp="$venv/.bootstrap-$(cat requirements/*.txt packages/*/pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)"
+[ -f "$stamp" ] && exit 0
+
+start=$(date +%s)
+"$python" -m venv "$venv"
+pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+"${pip[@]}" pip==26.3
+"${pip[@]}" -r requirements/lock.txt
+# compressai pins numpy<2, which would break sionna-no-rt; see requirements/lock.txt.
+"${pip[@]}" --no-deps -r requirements/no-deps.txt
+"${pip[@]}" --no-deps --no-build-isolation -e packages/core -e packages/ntscc
+"$venv/bin/python" -c 'import torch, compressai, jscc_core, ntscc, snakemake, dvc, mlflow' 2>/dev/null
+rm -f "$venv"/.bootstrap-*
+touch "$stamp"
+echo "bootstrap: $venv ready in $(( $(date +%s) - start )) s"
