@@ -1,0 +1,348 @@
+"""Run profiles (``mini``, ``paper``, ...): YAML files validated against a JSON Schema on load.
+
+A profile may start with ``extends: other.yaml`` (path relative to the profile file); the base
+is loaded first and the profile is deep-merged over it (mappings merge key by key, everything
+else is replaced). Dotted-key overrides (``{"ntscc.banana.train_steps": "10"}``; strings are
+parsed as YAML scalars, as given on a command line) are applied after merging and *before*
+validation, so they are checked like everything else.
+
+Validation uses JSON Schema Draft 2020-12. Schemas are strict: every object schema that
+declares ``properties`` and says nothing about ``additionalProperties`` /
+``unevaluatedProperties`` gets ``additionalProperties: false``, so a misspelt key is always an
+error. Errors raise :class:`ProfileError` naming the profile and the dotted key path, e.g.
+``profile 'mini': unknown key 'ntscc.banana.trian_steps'``.
+
+YAML is read with a loader that also accepts ``1e-4`` as a float (YAML 1.2 style; PyYAML alone
+reads it as a string).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterator
+
+import yaml
+
+__all__ = ["ProfileError", "Profile", "load_profile", "load_schema", "parse_override_value",
+           "apply_overrides", "deep_merge"]
+
+
+class ProfileError(ValueError):
+    """A profile is missing, malformed or does not match its schema."""
+
+    def __init__(self, message: str, errors: list[str] | None = None):
+        super().__init__(message)
+        self.errors = errors or [message]
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that resolves ``1e-4`` / ``3E5`` as floats (YAML 1.2 behaviour)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.load(fh, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: invalid YAML: {exc}") from exc
+
+
+def parse_override_value(value: Any) -> Any:
+    """Parse a command-line string as a YAML scalar (``"10"`` -> 10, ``"1e-4"`` -> 1e-4,
+    ``"[1, 2]"`` -> [1, 2], ``"null"`` -> None); non-strings are returned unchanged."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return yaml.load(value, Loader=_Loader)  # noqa: S506
+    except yaml.YAMLError:
+        return value
+
+
+# --------------------------------------------------------------------------- merging / overrides
+
+
+def deep_merge(base: Mapping, over: Mapping) -> dict:
+    """Return ``base`` updated by ``over``; nested mappings are merged, other values replaced."""
+    out = copy.deepcopy(dict(base))
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def apply_overrides(data: dict, overrides: Mapping[str, Any] | None, name: str = "?") -> dict:
+    """Set dotted keys in a copy of ``data`` (missing parents are created; schema checks them)."""
+    out = copy.deepcopy(data)
+    for dotted, raw in (overrides or {}).items():
+        parts = str(dotted).split(".")
+        if not all(parts):
+            raise ProfileError(f"profile {name!r}: malformed override key {dotted!r}")
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                where = ".".join(parts[: i + 1])
+                raise ProfileError(f"profile {name!r}: override {dotted!r}: {where!r} is not a mapping")
+            node = nxt
+        node[parts[-1]] = parse_override_value(raw)
+    return out
+
+
+# --------------------------------------------------------------------------- schema
+
+
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains",
+               "propertyNames", "unevaluatedItems", "unevaluatedProperties")
+
+
+def _strictify(schema: Any) -> Any:
+    """Copy of ``schema`` where object schemas with ``properties`` forbid other keys."""
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for k in _SCHEMA_MAPS:
+        if isinstance(out.get(k), dict):
+            out[k] = {n: _strictify(sub) for n, sub in out[k].items()}
+    for k in _SCHEMA_LISTS:
+        if isinstance(out.get(k), list):
+            out[k] = [_strictify(sub) for sub in out[k]]
+    for k in _SCHEMA_ONE:
+        if isinstance(out.get(k), dict):
+            out[k] = _strictify(out[k])
+    if ("properties" in out and "additionalProperties" not in out
+            and "unevaluatedProperties" not in out):
+        out["additionalProperties"] = False
+    return out
+
+
+def load_schema(schema: str | os.PathLike | Mapping) -> dict:
+    """Load a JSON Schema given as a YAML/JSON path or a mapping, made strict (see module doc)."""
+    raw = _load_yaml(Path(schema)) if not isinstance(schema, Mapping) else dict(schema)
+    if not isinstance(raw, dict):
+        raise ProfileError(f"schema {schema!r} is not a mapping")
+    import jsonschema
+
+    strict = _strictify(raw)
+    strict.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")
+    try:
+        jsonschema.Draft202012Validator.check_schema(strict)
+    except jsonschema.SchemaError as exc:
+        raise ProfileError(f"invalid schema {schema!r}: {exc.message}") from exc
+    return strict
+
+
+def _dotted(path) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _format_error(err, name: str) -> list[str]:
+    """Turn one jsonschema error into messages naming the dotted key path."""
+    key = _dotted(err.absolute_path)
+    val = err.instance
+    v = err.validator
+    prefix = f"profile {name!r}: "
+    if v == "additionalProperties" and isinstance(val, dict):
+        allowed = set(err.schema.get("properties", {}))
+        pats = [re.compile(p) for p in err.schema.get("patternProperties", {})]
+        extra = [k for k in val if k not in allowed and not any(p.search(k) for p in pats)]
+        msgs = []
+        for k in sorted(extra):
+            full = f"{key}.{k}" if key else k
+            close = difflib.get_close_matches(k, sorted(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            msgs.append(f"{prefix}unknown key {full!r}{hint}")
+        return msgs or [f"{prefix}{key or '<top>'}: {err.message}"]
+    if v in ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum"):
+        return [f"{prefix}{key} = {val!r} is out of range ({v} {err.validator_value!r})"]
+    if v == "required":
+        missing = [r for r in err.validator_value if isinstance(val, dict) and r not in val]
+        return [f"{prefix}missing required key {(key + '.' if key else '') + m!r}" for m in missing]
+    if v == "type":
+        return [f"{prefix}{key} = {val!r} has the wrong type (expected {err.validator_value})"]
+    if v in ("enum", "const"):
+        return [f"{prefix}{key} = {val!r} is not allowed (must be {v} {err.validator_value!r})"]
+    return [f"{prefix}{key or '<top>'}: {err.message}"]
+
+
+def _validate(data: dict, schema: dict, name: str) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+    msgs: list[str] = []
+    for err in errors:
+        msgs.extend(_format_error(err, name))
+    if len(msgs) == 1:
+        raise ProfileError(msgs[0], msgs)
+    if msgs:
+        cut = len(f"profile {name!r}: ")
+        body = "\n".join(f"  - {m[cut:]}" for m in msgs)
+        raise ProfileError(f"profile {name!r}: {len(msgs)} errors:\n{body}", msgs)
+
+
+# --------------------------------------------------------------------------- Profile
+
+
+def _freeze(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return MappingProxyType({k: _freeze(x) for k, x in v.items()})
+    if isinstance(v, list):
+        return tuple(_freeze(x) for x in v)
+    return v
+
+
+def _thaw(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return {k: _thaw(x) for k, x in v.items()}
+    if isinstance(v, tuple):
+        return [_thaw(x) for x in v]
+    return v
+
+
+def canonical_json(data: Any) -> str:
+    """Canonical JSON (sorted keys, no whitespace, repr-exact floats) used for hashing."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class Profile(Mapping):
+    """Read-only validated profile: ``profile["ntscc"]``, ``profile.get("ntscc.banana.snr_db")``.
+
+    Attributes: ``name``, ``path`` (source file), ``sources`` (the ``extends`` chain, base
+    first), ``overrides`` and ``sha256`` of the canonical JSON of the final data.
+    """
+
+    def __init__(self, name: str, data: dict, path: Path | None = None,
+                 sources: tuple[Path, ...] = (), overrides: Mapping[str, Any] | None = None):
+        self._data = _freeze(data)
+        self.name = name
+        self.path = path
+        self.sources = sources
+        self.overrides = MappingProxyType(dict(overrides or {}))
+        self.sha256 = hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Dotted lookup: ``get("ntscc.banana.train_steps")``; ``default`` if any part is absent."""
+        node: Any = self._data
+        for part in str(key).split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def to_dict(self) -> dict:
+        """A mutable deep copy as plain dicts/lists."""
+        return _thaw(self._data)
+
+    def flat(self) -> dict[str, Any]:
+        """``{dotted.key: leaf value}`` for logging as parameters."""
+        out: dict[str, Any] = {}
+
+        def walk(node: Any, prefix: str) -> None:
+            if isinstance(node, Mapping) and node:
+                for k, v in node.items():
+                    walk(v, f"{prefix}.{k}" if prefix else str(k))
+            else:
+                out[prefix] = _thaw(node)
+
+        walk(self._data, "")
+        return out
+
+    def __repr__(self) -> str:
+        return f"Profile(name={self.name!r}, path={str(self.path)!r}, sha256={self.sha256[:12]})"
+
+
+def _resolve_path(path_or_name: str | os.PathLike, search: list[Path]) -> Path:
+    p = Path(path_or_name)
+    if p.is_file():
+        return p
+    if p.suffix not in (".yaml", ".yml") and len(p.parts) == 1:
+        for d in search:
+            for suf in (".yaml", ".yml"):
+                cand = d / f"{p.name}{suf}"
+                if cand.is_file():
+                    return cand
+    raise ProfileError(f"profile {str(path_or_name)!r} not found (searched {', '.join(map(str, search)) or 'nothing'})")
+
+
+def _load_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, tuple[Path, ...]]:
+    path = path.resolve()
+    if path in seen:
+        chain = " -> ".join(p.name for p in (*seen, path))
+        raise ProfileError(f"profile {path.stem!r}: circular extends ({chain})")
+    data = _load_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ProfileError(f"profile {path.stem!r}: top level must be a mapping")
+    base_ref = data.pop("extends", None)
+    if base_ref is None:
+        return data, (path,)
+    base_path = (path.parent / str(base_ref))
+    if not base_path.is_file():
+        raise ProfileError(f"profile {path.stem!r}: extends {base_ref!r}, which does not exist ({base_path})")
+    base, chain = _load_chain(base_path, (*seen, path))
+    return deep_merge(base, data), (*chain, path)
+
+
+def load_profile(
+    path_or_name: str | os.PathLike,
+    schema: str | os.PathLike | Mapping,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    search: list[str | os.PathLike] | None = None,
+) -> Profile:
+    """Load a profile (file path, or a bare name looked up as ``<name>.yaml``), resolve
+    ``extends``, apply dotted ``overrides`` and validate against ``schema``.
+
+    Bare names are searched in ``search`` (default: the schema's folder, when the schema is a
+    path, and the current directory).
+    """
+    dirs = [Path(d) for d in (search or [])]
+    if not search:
+        if not isinstance(schema, Mapping):
+            dirs.append(Path(schema).parent)
+        dirs.append(Path.cwd())
+    path = _resolve_path(path_or_name, dirs)
+    name = path.stem
+    data, chain = _load_chain(path)
+    data = apply_overrides(data, overrides, name)
+    _validate(data, load_schema(schema), name)
+    return Profile(name, data, path=path, sources=chain, overrides=overrides)

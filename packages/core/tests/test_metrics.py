@@ -1,0 +1,157 @@
+import math
+
+import pytest
+import torch
+
+from jscc_core.metrics import (
+    LPIPSMetric,
+    MetricValue,
+    Unavailable,
+    load_lpips,
+    lpips_or_unavailable,
+    mean_psnr,
+    ms_ssim,
+    ms_ssim_db,
+    ms_ssim_scales,
+    psnr,
+    sdr_db,
+    sdr_db_per_sample,
+)
+
+
+def images(b, h, w, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    # smooth-ish images: a low-resolution pattern upsampled, values in [0, 1]
+    low = torch.rand(b, 3, max(h // 8, 1), max(w // 8, 1), generator=g)
+    return torch.nn.functional.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)
+
+
+# ------------------------------------------------------------------ PSNR
+
+
+def test_psnr_known_pairs():
+    x = torch.full((2, 3, 8, 8), 0.5)
+    x_hat = x + torch.tensor([0.1, 0.01]).view(2, 1, 1, 1)
+    assert torch.allclose(psnr(x, x_hat), torch.tensor([20.0, 40.0]), atol=1e-4)
+    assert psnr(x * 255, x_hat * 255, max_val=255.0)[0].item() == pytest.approx(20.0, abs=1e-4)
+    assert math.isinf(psnr(x, x)[0].item())
+
+
+def test_mean_psnr_is_mean_of_per_image_psnr():
+    x = torch.zeros(2, 1, 4, 4)
+    x_hat = x + torch.tensor([0.1, 0.01]).view(2, 1, 1, 1)  # 20 dB and 40 dB
+    assert mean_psnr(x, x_hat) == pytest.approx(30.0, abs=1e-4)
+    psnr_of_mean_mse = 10 * math.log10(1 / ((0.01 + 0.0001) / 2))
+    assert abs(mean_psnr(x, x_hat) - psnr_of_mean_mse) > 5
+
+
+def test_psnr_shape_mismatch():
+    with pytest.raises(ValueError, match="same shape"):
+        psnr(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 5))
+
+
+# ------------------------------------------------------------------ MS-SSIM
+
+
+def test_ms_ssim_scales_rule():
+    assert ms_ssim_scales(32) == 2
+    assert ms_ssim_scales(128) == 4
+    assert ms_ssim_scales(161) == 5
+    assert ms_ssim_scales(512) == 5
+    with pytest.raises(ValueError):
+        ms_ssim_scales(8)
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_ms_ssim_small_images(size):
+    x = images(3, size, size)
+    noisy = (x + 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    same = ms_ssim(x, x)
+    assert same.shape == (3,)
+    assert torch.allclose(same, torch.ones(3), atol=1e-5)
+    v = ms_ssim(x, noisy)
+    assert (v < 0.99).all() and (v > 0).all()
+
+
+def test_ms_ssim_full_size_matches_reduced_rule_path():
+    import pytorch_msssim
+
+    x = images(1, 176, 176)
+    y = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+    ref = pytorch_msssim.ms_ssim(x, y, data_range=1.0, size_average=False)
+    assert torch.allclose(ms_ssim(x, y), ref)
+    # our own multi-scale loop with the standard 5 weights reproduces pytorch_msssim exactly
+    own = ms_ssim(x, y, weights=[0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
+    assert torch.allclose(own, ref, atol=1e-6)
+
+
+def test_ms_ssim_db():
+    assert ms_ssim_db(0.9) == pytest.approx(10.0)
+    assert ms_ssim_db(0.99) == pytest.approx(20.0)
+    assert torch.allclose(ms_ssim_db(torch.tensor([0.9, 0.999])), torch.tensor([10.0, 30.0]))
+    assert math.isinf(ms_ssim_db(1.0))
+
+
+# ------------------------------------------------------------------ SDR (NTSCC eq. 30)
+
+
+def test_sdr_known_pair():
+    x = torch.tensor([[3.0, 4.0], [0.0, 5.0]])  # ||x||^2 = 25 each
+    x_hat = torch.tensor([[3.0, 3.5], [0.0, 4.0]])  # errors 0.25 and 1.0
+    assert sdr_db(x, x_hat) == pytest.approx(10 * math.log10(25 / 0.625))
+    per = sdr_db_per_sample(x, x_hat)
+    assert torch.allclose(per, torch.tensor([20.0, 10 * math.log10(25)], dtype=torch.float64))
+
+
+# ------------------------------------------------------------------ LPIPS weight policy
+
+
+def test_lpips_unavailable_when_resolver_raises():
+    def resolver(name):
+        raise FileNotFoundError(f"{name}: not in mirror and offline")
+
+    metric = load_lpips("alex", resolver=resolver)
+    assert isinstance(metric, Unavailable)
+    assert metric.name == "lpips_alex"
+    assert "lpips_alex_backbone" in metric.reason and "offline" in metric.reason
+
+    record = lpips_or_unavailable(metric, torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
+    assert math.isnan(record.value) and not record.available
+    assert record.to_record() == {"name": "lpips_alex", "value": None, "available": False,
+                                  "reason": metric.reason}
+
+
+def test_lpips_unavailable_without_resolver():
+    assert isinstance(load_lpips("vgg"), Unavailable)
+    with pytest.raises(ValueError):
+        load_lpips("resnet", resolver=lambda n: n)
+
+
+def test_lpips_backbone_key_mapping_plumbing(tmp_path):
+    """Plumbing only: SELF-MADE random torchvision-shaped weights prove that the checkpoint's
+    `features.*` keys land in lpips's slice modules. No LPIPS value is computed or reported
+    with these weights."""
+    torchvision = pytest.importorskip("torchvision")
+    pytest.importorskip("lpips")
+    fake = torchvision.models.alexnet(weights=None).state_dict()
+    path = tmp_path / "alexnet-owt-7be5be79.pth"
+    torch.save(fake, path)
+    asked = []
+    metric = load_lpips("alex", resolver=lambda name: asked.append(name) or path)
+    assert asked == ["lpips_alex_backbone"]
+    assert isinstance(metric, LPIPSMetric)
+    loaded = metric.model.net.state_dict()
+    assert len(loaded) == 10
+    for key, value in loaded.items():
+        assert torch.equal(value, fake["features." + key.split(".", 1)[1]])
+    assert all(not p.requires_grad for p in metric.parameters())
+
+    # A file with the wrong layout is an error, never silently used.
+    torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="not the expected torchvision backbone"):
+        load_lpips("alex", resolver=lambda name: tmp_path / "bad.pth")
+
+
+def test_metric_value_record():
+    assert MetricValue("psnr", 30.0).to_record() == {"name": "psnr", "value": 30.0, "available": True,
+                                                     "reason": None}
