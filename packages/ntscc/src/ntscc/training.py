@@ -1,0 +1,138 @@
+"""Resumable training loop shared by the NTSCC models (Algorithm 1 and its baselines)."""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be resumed from (corrupt, or written by another configuration)."""
+
+
+@dataclass(frozen=True)
+class TrainSchedule:
+    steps: int
+    batch_size: int
+    learning_rate: float
+    checkpoint_every: int = 1000
+    log_every: int = 100
+
+    def __post_init__(self):
+        for key in ("steps", "batch_size", "checkpoint_every", "log_every"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"learning_rate must be positive and finite, got {self.learning_rate}")
+
+
+LossFn = Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+
+
+def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, fingerprint: str) -> None:
+    """Atomic checkpoint holding only tensors and plain types (loadable with weights_only=True)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "rng": torch.get_rng_state(),
+            "fingerprint": fingerprint,
+        },
+        tmp,
+    )
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, fingerprint: str | None = None) -> dict:
+    """Load a checkpoint safely; a corrupt file or a foreign configuration is a clear error."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {exc}") from exc
+    if not isinstance(state, dict) or not {"model", "step", "fingerprint"} <= state.keys():
+        raise CheckpointError(f"{path} is not a checkpoint written by this package")
+    if fingerprint is not None and state["fingerprint"] != fingerprint:
+        raise CheckpointError(
+            f"{path} was written for another configuration (fingerprint {state['fingerprint']}, "
+            f"expected {fingerprint}); delete it to train from scratch"
+        )
+    return state
+
+
+def load_weights(model: nn.Module, path: Path) -> nn.Module:
+    """Load a state dict saved by a training stage (weights only); clear errors for bad files."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"model weights {path} do not exist; run the stage that trains them first") from None
+    except Exception as exc:
+        raise CheckpointError(f"cannot read model weights {path}: {exc.__class__.__name__}: {exc}") from exc
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{path} does not hold weights of a {type(model).__name__}: {exc}") from exc
+    return model
+
+
+def train(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: torch.Tensor,
+    schedule: TrainSchedule,
+    checkpoint: Path,
+    fingerprint: str,
+    on_log: Callable[[int, dict[str, float]], None] | None = None,
+    desc: str = "train",
+) -> dict[str, float]:
+    """Adam on minibatches drawn from ``data``; resumes from ``checkpoint`` when it exists.
+
+    All randomness comes from torch's global generator, whose state is saved in
+    the checkpoint, so an interrupted run resumed later follows the same path.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.learning_rate)
+    start = 0
+    if Path(checkpoint).exists():
+        state = load_checkpoint(checkpoint, fingerprint)
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{checkpoint} does not fit this model ({exc}); delete it to train from scratch") from exc
+        torch.set_rng_state(state["rng"])
+        start = int(state["step"])
+    model.train()
+    logs: dict[str, float] = {}
+    bar = tqdm(range(start, schedule.steps), initial=start, total=schedule.steps, desc=desc,
+               disable=os.environ.get("JSCC_PROGRESS", "1") == "0", mininterval=2.0)
+    running: dict[str, float] = {}
+    for step in bar:
+        batch = data[torch.randint(len(data), (schedule.batch_size,))]
+        loss, logs = loss_fn(model, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for key, value in logs.items():
+            running[key] = running.get(key, 0.0) + value
+        done = step + 1
+        if done % schedule.log_every == 0:
+            mean = {key: value / schedule.log_every for key, value in running.items()}
+            running = {}
+            bar.set_postfix({key: f"{value:.4g}" for key, value in mean.items()})
+            if on_log is not None:
+                on_log(done, mean)
+        if done % schedule.checkpoint_every == 0 or done == schedule.steps:
+            save_checkpoint(checkpoint, model, optimizer, done, fingerprint)
+    model.eval()
+    return logs
