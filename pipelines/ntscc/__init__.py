@@ -1,0 +1,1 @@
+"""Pipelines of the NTSCC paper (Dai et al., IEEE JSAC 2022)."""

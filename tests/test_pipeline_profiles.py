@@ -1,0 +1,43 @@
+"""Shipped profiles load; mistakes in a profile are errors that name the key."""
+import pytest
+
+from jscc_core.profiles import ProfileError
+from pipelines.profile import load
+from pipelines.stages import all_stages
+
+
+@pytest.mark.parametrize("name", ["mini", "paper"])
+def test_shipped_profiles_are_valid(name):
+    profile = load(name)
+    assert profile.name == name
+    assert profile.get("ntscc.banana.snr_db") == 5.0
+
+
+def test_paper_profile_carries_the_papers_banana_settings():
+    cfg = load("paper").get("ntscc.banana")
+    assert cfg["train_samples"] == 10**7 and cfg["test_samples"] == 10**6
+    assert [m["lmbda"] for m in cfg["ntscc_models"]] == [1 / 32, 1 / 256, 1 / 1024]
+    assert len(cfg["rate_values"]) == 16
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ProfileError, match=r"ntscc\.banana\.trian_samples"):
+        load("mini", overrides={"ntscc.banana.trian_samples": 10})
+
+
+def test_out_of_range_snr_is_named():
+    with pytest.raises(ProfileError, match=r"ntscc\.banana\.snr_db"):
+        load("mini", overrides={"ntscc.banana.snr_db": 120})
+
+
+def test_map_setting_must_be_a_trained_lambda():
+    with pytest.raises(ProfileError, match=r"ntscc\.banana\.maps\.lmbda"):
+        all_stages_for = load("mini", overrides={"ntscc.banana.maps.lmbda": 0.5})
+        from pipelines.ntscc.stages import banana_stages
+        banana_stages(all_stages_for, "mini")
+
+
+@pytest.mark.parametrize("name", ["mini", "paper"])
+def test_every_stage_declares_resources(name):
+    for st in all_stages(name):
+        assert st.threads >= 1 and st.mem_mb > 0 and st.runtime_min > 0 and st.gpus >= 0, st.name
