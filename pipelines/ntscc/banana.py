@@ -60,7 +60,8 @@ def datasets(profile) -> dict[str, torch.Tensor]:
 
 def schedule(cfg: dict) -> TrainSchedule:
     return TrainSchedule(steps=cfg["steps"], batch_size=cfg["batch_size"], learning_rate=cfg["learning_rate"],
-                         checkpoint_every=cfg["checkpoint_every"], log_every=cfg["log_every"])
+                         checkpoint_every=cfg["checkpoint_every"], log_every=cfg["log_every"],
+                         lr_final_ratio=cfg["lr_final_ratio"])
 
 
 def fingerprint(profile, kind: str, **extra) -> str:

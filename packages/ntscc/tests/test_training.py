@@ -13,7 +13,8 @@ DATA = BananaSource().sample(20_000, seed=0)
 def _run(tmp_path, steps, ckpt_name="ckpt.pt", fingerprint="fp", model=None):
     torch.manual_seed(1)
     model = model or NTC(32)
-    sched = TrainSchedule(steps=steps, batch_size=128, learning_rate=1e-3, checkpoint_every=10, log_every=10)
+    sched = TrainSchedule(steps=steps, batch_size=128, learning_rate=1e-3, checkpoint_every=10, log_every=10,
+                          lr_final_ratio=0.1)
     logs = []
     train(model, ntc_loss(1 / 64), DATA, sched, tmp_path / ckpt_name, fingerprint,
           on_log=lambda step, m: logs.append(m["loss"]))
@@ -38,9 +39,21 @@ def test_ntscc_algorithm1_step_lowers_the_loss(tmp_path):
 def test_resume_continues_identically(tmp_path):
     straight, _ = _run(tmp_path, 40, "a.pt")
     # stop after 20 steps, then start again from the checkpoint with a fresh model object
-    _run(tmp_path, 20, "b.pt")
+    torch.manual_seed(1)
+    model = NTC(32)
+    sched = TrainSchedule(steps=40, batch_size=128, learning_rate=1e-3, checkpoint_every=10, log_every=10,
+                          lr_final_ratio=0.1)
+    with pytest.raises(KeyboardInterrupt):
+        def interrupted(m, x, calls=[0]):
+            calls[0] += 1
+            if calls[0] > 20:
+                raise KeyboardInterrupt
+            return ntc_loss(1 / 64)(m, x)
+        train(model, interrupted, DATA, sched, tmp_path / "b.pt", "fp")
+    assert load_checkpoint(tmp_path / "b.pt")["step"] == 20
     torch.manual_seed(999)  # a different global state must not matter: the checkpoint restores it
-    sched = TrainSchedule(steps=40, batch_size=128, learning_rate=1e-3, checkpoint_every=10, log_every=10)
+    sched = TrainSchedule(steps=40, batch_size=128, learning_rate=1e-3, checkpoint_every=10, log_every=10,
+                          lr_final_ratio=0.1)
     resumed = NTC(32)
     train(resumed, ntc_loss(1 / 64), DATA, sched, tmp_path / "b.pt", "fp")
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
@@ -60,6 +73,13 @@ def test_checkpoint_of_another_configuration_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="another configuration"):
         _run(tmp_path, 20, "d.pt", fingerprint="two")
     assert load_checkpoint(tmp_path / "d.pt")["step"] == 10
+
+
+def test_cosine_learning_rate_runs_from_the_rate_to_its_final_fraction():
+    sched = TrainSchedule(steps=100, batch_size=8, learning_rate=1e-3, lr_final_ratio=0.05)
+    assert sched.lr_at(0) == pytest.approx(1e-3)
+    assert sched.lr_at(100) == pytest.approx(5e-5)
+    assert TrainSchedule(steps=100, batch_size=8, learning_rate=1e-3).lr_at(70) == pytest.approx(1e-3)
 
 
 def test_schedule_validation_names_the_key():

@@ -23,6 +23,7 @@ class TrainSchedule:
     learning_rate: float
     checkpoint_every: int = 1000
     log_every: int = 100
+    lr_final_ratio: float = 1.0  # 1.0: constant rate (the paper); < 1: cosine decay to ratio * rate
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "checkpoint_every", "log_every"):
@@ -30,6 +31,13 @@ class TrainSchedule:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"learning_rate must be positive and finite, got {self.learning_rate}")
+        if not 0 < self.lr_final_ratio <= 1:
+            raise ValueError(f"lr_final_ratio must be in (0, 1], got {self.lr_final_ratio}")
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of a step; a function of the step alone, so resuming needs no scheduler state."""
+        low = self.learning_rate * self.lr_final_ratio
+        return low + (self.learning_rate - low) * 0.5 * (1 + math.cos(math.pi * step / self.steps))
 
 
 LossFn = Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
@@ -116,6 +124,8 @@ def train(
                disable=os.environ.get("JSCC_PROGRESS", "1") == "0", mininterval=2.0)
     running: dict[str, float] = {}
     for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = schedule.lr_at(step)
         batch = data[torch.randint(len(data), (schedule.batch_size,))]
         loss, logs = loss_fn(model, batch)
         if not torch.isfinite(loss):
