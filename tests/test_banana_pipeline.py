@@ -89,3 +89,27 @@ def test_paper_profile_dry_runs(project):
     # 10 NTC + 3 NTSCC + 11 deep JSCC trainings, evaluation, figure, alias
     assert "ntscc_banana_ntscc_lam0_0009765625" in text and "alias_fig10" in text
     assert "results/paper/ntscc/banana" in text
+
+
+@pytest.mark.slow
+def test_dvc_repro_runs_the_same_stages(tmp_path_factory):
+    """dvc.yaml is runnable: generate it for the tiny profile and let DVC reproduce the figures."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("needs a git checkout to know the project's files")
+    work = _project_copy(tmp_path_factory.mktemp("dvc"))
+    (work / "params.yaml").write_text(f"profile: {PROFILE}\n")
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work}/mlruns/mlflow.db", JSCC_PROGRESS="0",
+               PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+
+    def run(*cmd):
+        res = subprocess.run(list(cmd), cwd=work, env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        return res.stdout
+
+    run(str(BIN / "python"), "-m", "pipelines.stages", "dvc")
+    run(str(BIN / "dvc"), "config", "core.no_scm", "true")  # the copy is not a git repository
+    run(str(BIN / "python"), "-m", "jscc_core.tracking", "init")
+    run(str(BIN / "dvc"), "repro", "alias_fig10")
+    assert (work / "reports" / "fig10.pdf").read_bytes()[:4] == b"%PDF"
+    assert "ntscc_banana_evaluate" in (work / "dvc.lock").read_text()
+    assert "up to date" in run(str(BIN / "dvc"), "status", "--with-deps", "alias_fig10").lower()

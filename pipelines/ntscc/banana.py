@@ -28,7 +28,8 @@ from ntscc.banana import evaluate as ev
 from ntscc.banana.models import NTC, NTSCC, DeepJSCC
 from ntscc.banana.objectives import deepjscc_loss, ntc_loss, ntscc_loss
 from ntscc.banana.source import BananaSource
-from ntscc.training import TrainSchedule, load_weights, train
+from jscc_core.profiles import ProfileError
+from ntscc.training import CheckpointError, TrainSchedule, load_weights, train
 from pipelines.ntscc.stages import check_banana, lambda_tag, ntc_lambdas, ntscc_etas, ntscc_lambdas
 from pipelines.profile import load as load_profile
 
@@ -78,9 +79,8 @@ def build(kind: str, cfg: dict, **kw):
     return DeepJSCC(kw["channel_uses"], cfg["hidden"])
 
 
-def _train_stage(args, kind: str, make_model, loss_fn, params: dict) -> None:
+def _train_stage(args, profile, kind: str, make_model, loss_fn, params: dict) -> None:
     """Seed, build the model (after seeding, so its initial weights are reproducible), train, save."""
-    profile = load(args.profile)
     cfg = profile.get("ntscc.banana")
     name = f"{kind}_{params['tag']}"
     started = time.perf_counter()
@@ -106,13 +106,15 @@ def _train_stage(args, kind: str, make_model, loss_fn, params: dict) -> None:
 
 
 def cmd_train_ntc(args) -> None:
-    cfg = load(args.profile).get("ntscc.banana")
-    _train_stage(args, "ntc", lambda: build("ntc", cfg), ntc_loss(args.lmbda),
+    profile = load(args.profile)
+    cfg = profile.get("ntscc.banana")
+    _train_stage(args, profile, "ntc", lambda: build("ntc", cfg), ntc_loss(args.lmbda),
                  {"lmbda": args.lmbda, "tag": lambda_tag(args.lmbda)})
 
 
 def cmd_train_ntscc(args) -> None:
-    cfg = load(args.profile).get("ntscc.banana")
+    profile = load(args.profile)
+    cfg = profile.get("ntscc.banana")
 
     def make_model():
         model = build("ntscc", cfg)  # f_e, f_d randomly initialised (Algorithm 1, line 2)
@@ -121,14 +123,16 @@ def cmd_train_ntscc(args) -> None:
 
     etas = ntscc_etas(cfg, args.lmbda)
     loss = ntscc_loss(args.lmbda, cfg["snr_db"], (min(etas), max(etas)))
-    _train_stage(args, "ntscc", make_model, loss, {"lmbda": args.lmbda, "tag": lambda_tag(args.lmbda),
-                                               "eta_train": [min(etas), max(etas)], "snr_db": cfg["snr_db"]})
+    _train_stage(args, profile, "ntscc", make_model, loss, {
+        "lmbda": args.lmbda, "tag": lambda_tag(args.lmbda), "eta_train": [min(etas), max(etas)],
+        "snr_db": cfg["snr_db"]})
 
 
 def cmd_train_deepjscc(args) -> None:
-    cfg = load(args.profile).get("ntscc.banana")
+    profile = load(args.profile)
+    cfg = profile.get("ntscc.banana")
     k = args.channel_uses
-    _train_stage(args, "deepjscc", lambda: build("deepjscc", cfg, channel_uses=k), deepjscc_loss(cfg["snr_db"]),
+    _train_stage(args, profile, "deepjscc", lambda: build("deepjscc", cfg, channel_uses=k), deepjscc_loss(cfg["snr_db"]),
                  {"channel_uses": k, "tag": f"k{k}", "snr_db": cfg["snr_db"]})
 
 
@@ -250,7 +254,10 @@ def main(argv: list[str] | None = None) -> None:
     for fig in ("fig09", "fig10"):
         add(fig, cmd_figure).add_argument("--eval", required=True)
     args = parser.parse_args(argv)
-    args.fn(args)
+    try:
+        args.fn(args)
+    except (ProfileError, CheckpointError) as exc:  # a user's mistake: say what, no traceback
+        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,10 @@ def ntscc_lambdas(cfg) -> list[float]:
 
 def ntscc_etas(cfg, lmbda: float) -> list[float]:
     """The scaling factors eta swept for the NTSCC model trained with ``lmbda``."""
-    return next(list(m["eta"]) for m in cfg["ntscc_models"] if m["lmbda"] == lmbda)
+    for model in cfg["ntscc_models"]:
+        if model["lmbda"] == lmbda:
+            return list(model["eta"])
+    raise ProfileError(f"lmbda = {lmbda!r} is not in ntscc.banana.ntscc_models {ntscc_lambdas(cfg)}")
 
 
 def ntc_lambdas(cfg) -> list[float]:
@@ -57,50 +60,40 @@ def banana_stages(profile, profile_ref: str) -> list[Stage]:
         pdep = str(pfile.relative_to(REPO_ROOT))
     except ValueError:
         pdep = str(pfile)
-    common = (pdep, "pipelines/ntscc/banana.py", "packages/ntscc/src/ntscc", "packages/core/src/jscc_core")
     prof = f"--profile {profile_ref}"
+    # Code each stage's numbers depend on (tracking and provenance code is left out on purpose,
+    # so editing it does not retrain models).
+    core = "packages/core/src/jscc_core"
+    train_code = (pdep, "pipelines/ntscc/banana.py", "packages/ntscc/src/ntscc/banana", "packages/ntscc/src/ntscc/rate.py",
+                  "packages/ntscc/src/ntscc/training.py", f"{core}/channels.py", f"{core}/determinism.py")
     stages: list[Stage] = []
+    models: list[str] = []
 
-    ntc_models = []
+    def train(kind: str, tag: str, args: str, extra_deps: tuple[str, ...] = ()) -> None:
+        out = f"{root}/{kind}/{tag}"
+        models.append(f"{out}/model.pt")
+        stages.append(Stage(
+            name=f"ntscc_banana_{kind}_{tag}", cmd=f"{MODULE} train-{kind} {prof} {args} --out {out}",
+            deps=train_code + extra_deps, outs=(f"{out}/model.pt", f"{out}/run.json"),
+            runtime_min=cfg[kind]["runtime_min"]))
+
     for lmbda in ntc_lambdas(cfg):
-        out = f"{root}/ntc/{lambda_tag(lmbda)}"
-        ntc_models.append(f"{out}/model.pt")
-        stages.append(Stage(
-            name=f"ntscc_banana_ntc_{lambda_tag(lmbda)}",
-            cmd=f"{MODULE} train-ntc {prof} --lmbda {lmbda!r} --out {out}",
-            deps=common, outs=(f"{out}/model.pt", f"{out}/run.json"), runtime_min=cfg["ntc"]["runtime_min"]))
-
-    ntscc_models = []
-    for lmbda in ntscc_lambdas(cfg):
-        tag = lambda_tag(lmbda)
-        out = f"{root}/ntscc/{tag}"
-        ntscc_models.append(f"{out}/model.pt")
-        stages.append(Stage(
-            name=f"ntscc_banana_ntscc_{tag}",
-            cmd=f"{MODULE} train-ntscc {prof} --lmbda {lmbda!r} --ntc {root}/ntc/{tag}/model.pt --out {out}",
-            deps=common + (f"{root}/ntc/{tag}/model.pt",), outs=(f"{out}/model.pt", f"{out}/run.json"),
-            runtime_min=cfg["ntscc"]["runtime_min"]))
-
-    djscc_models = []
+        train("ntc", lambda_tag(lmbda), f"--lmbda {lmbda!r}")
+    for lmbda in ntscc_lambdas(cfg):  # Algorithm 1 starts from the NTC of the same lambda
+        ntc = f"{root}/ntc/{lambda_tag(lmbda)}/model.pt"
+        train("ntscc", lambda_tag(lmbda), f"--lmbda {lmbda!r} --ntc {ntc}", (ntc,))
     for k in cfg["deepjscc_channel_uses"]:
-        out = f"{root}/deepjscc/k{k}"
-        djscc_models.append(f"{out}/model.pt")
-        stages.append(Stage(
-            name=f"ntscc_banana_deepjscc_k{k}",
-            cmd=f"{MODULE} train-deepjscc {prof} --channel-uses {k} --out {out}",
-            deps=common, outs=(f"{out}/model.pt", f"{out}/run.json"), runtime_min=cfg["deepjscc"]["runtime_min"]))
+        train("deepjscc", f"k{k}", f"--channel-uses {k}")
 
     ev = banana_paths(profile)["eval"]
+    eval_outs = (f"{ev}/points.csv", f"{ev}/maps.npz", f"{ev}/run.json")
     stages.append(Stage(
-        name="ntscc_banana_evaluate",
-        cmd=f"{MODULE} evaluate {prof} --models {root} --out {ev}",
-        deps=common + tuple(ntc_models + ntscc_models + djscc_models),
-        outs=(f"{ev}/points.csv", f"{ev}/maps.npz", f"{ev}/run.json"), mem_mb=4000, runtime_min=30))
+        name="ntscc_banana_evaluate", cmd=f"{MODULE} evaluate {prof} --models {root} --out {ev}",
+        deps=train_code + (f"{core}/capacity.py", f"{core}/metrics.py") + tuple(models),
+        outs=eval_outs, mem_mb=4000, runtime_min=30))
     for fig in ("fig09", "fig10"):
         stages.append(Stage(
-            name=f"ntscc_banana_{fig}",
-            cmd=f"{MODULE} {fig} {prof} --eval {ev} --out reports/ntscc/{fig}.pdf",
-            deps=(pdep, "pipelines/ntscc/banana.py", "pipelines/ntscc/figures.py", "packages/core/src/jscc_core",
-                  f"{ev}/points.csv", f"{ev}/maps.npz", f"{ev}/run.json"),
+            name=f"ntscc_banana_{fig}", cmd=f"{MODULE} {fig} {prof} --eval {ev} --out reports/ntscc/{fig}.pdf",
+            deps=(pdep, "pipelines/ntscc/banana.py", "pipelines/ntscc/figures.py", f"{core}/results.py") + eval_outs,
             outs=tuple(f"reports/ntscc/{fig}.{ext}" for ext in ("pdf", "csv", "json")), runtime_min=5))
     return stages

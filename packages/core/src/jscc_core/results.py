@@ -92,12 +92,20 @@ def _sort_key(r: ResultRow) -> tuple:
             _num_key(r.bandwidth_ratio), _num_key(r.value), r.run_id, _fmt_extra(r.extra))
 
 
+def _shareable(tmp: str) -> None:
+    """mkstemp creates 0600 files; give the final file the usual permissions (0666 less umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        _shareable(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -241,6 +249,7 @@ def save_figure(fig, pdf_path: str | os.PathLike, provenance: Mapping[str, Any])
             "Keywords": keywords,
             "CreationDate": None,
         })
+        _shareable(tmp)
         os.replace(tmp, pdf_path)
     finally:
         if os.path.exists(tmp):

@@ -87,12 +87,14 @@ class DeepJSCC(nn.Module):
 def per_rate_linear(h: torch.Tensor, rate_index: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Row n goes through light FC head ``rate_index[n]`` (weight: (|V|, out, in), bias: (|V|, out)).
 
-    All heads are applied in one matmul and each row keeps its own head's output, so
-    gradients reach only the selected head, as with separate layers.
+    Rows are grouped by rate so each head is one matmul over its own rows (gradients reach
+    only the heads that were used, as with separate layers).
     """
-    n_rates, width, _ = weight.shape
-    every = (h @ weight.reshape(n_rates * width, -1).T + bias.reshape(-1)).view(-1, n_rates, width)
-    return every.gather(1, rate_index.view(-1, 1, 1).expand(-1, 1, width)).squeeze(1)
+    order = torch.argsort(rate_index, stable=True)
+    counts = torch.bincount(rate_index, minlength=weight.shape[0]).tolist()
+    groups = h[order].split(counts)
+    out = torch.cat([g @ weight[r].T + bias[r] for r, g in enumerate(groups)])
+    return out[torch.argsort(order)]
 
 
 class RateAdaptiveEncoder(nn.Module):
@@ -159,11 +161,13 @@ class NTSCC(nn.Module):
         s = self.normalize(self.f_e(y, rate_index) * mask, mask=mask)
         s_hat = channel(s) * mask
         y_hat = self.f_d(s_hat, rate_index)
-        return {
+        out = {
             "x_hat": self.ntc.g_s(y_hat),
-            "x_hat_ntc": self.ntc.g_s(y_q),
             "bits": bits,
             "k_y": k_y,
             "k": self.rate_values[rate_index].float(),
             "rate_index": rate_index,
         }
+        if self.training:  # the NTC branch is only needed for d_NTC of Algorithm 1
+            out["x_hat_ntc"] = self.ntc.g_s(y_q)
+        return out
