@@ -3,7 +3,11 @@
 # make figures  every figure and table target of the default profile
 VENV ?= .venv
 BIN := $(VENV)/bin
-export JSCC_DATA_MIRROR ?= $(abspath $(CURDIR)/../shared/data)
+# The research data beside a checkout of this project, when present, is the data mirror.
+SHARED_DATA := $(wildcard $(abspath $(CURDIR)/../shared/data))
+ifneq ($(SHARED_DATA),)
+export JSCC_DATA_MIRROR ?= $(SHARED_DATA)
+endif
 
 .PHONY: all setup fig10 figures test dvc-check
 all: fig10
