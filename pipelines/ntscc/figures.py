@@ -34,16 +34,24 @@ def _grid_rows(fig, panel, method, metric, maps, key, run_id, snr_db=None, bandw
     return rows
 
 
-def _image(ax, maps, key, title, cbar_label, mask=None, log=False):
+def _color_limits(maps, keys, mask, log=False):
+    """Shared colour range of several maps: the central 96% of their values on the support
+    (per-point SDR diverges near x = 0, where ||x||^2 -> 0)."""
+    shown = np.concatenate([np.asarray(maps[k], dtype=float)[mask] for k in keys])
+    if log:
+        shown = np.log10(np.maximum(shown, 1e-12))
+    shown = shown[np.isfinite(shown)]
+    return tuple(np.percentile(shown, [2, 98])) if shown.size else (None, None)
+
+
+def _image(ax, maps, key, title, cbar_label, mask=None, log=False, limits=None):
     values = np.array(maps[key], dtype=float)
     if log:
         values = np.log10(np.maximum(values, 1e-12))
     if mask is not None:
         values = np.where(mask, values, np.nan)
     extent = (maps["x1"][0], maps["x1"][-1], maps["x2"][0], maps["x2"][-1])
-    shown = values[np.isfinite(values)]
-    # per-point SDR diverges near x = 0 (||x||^2 -> 0): scale colours to the central 96% of values
-    vmin, vmax = np.percentile(shown, [2, 98]) if shown.size else (None, None)
+    vmin, vmax = limits or (None, None)
     im = ax.imshow(values, origin="lower", extent=extent, aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("$x_1$")
@@ -68,27 +76,42 @@ def _curves(rows):
     return {k: np.array(sorted(v)) for k, v in series.items()}
 
 
+def time_sharing_sdr(points: np.ndarray, r: float) -> float:
+    """Best SDR reachable at average bandwidth ratio ``r`` from operating points (R, SDR dB).
+
+    Time-sharing two operating points averages both their bandwidth and their distortion, so
+    the reachable set is the lower convex hull of (R, D) with D = 10^(-SDR/10) (distortion
+    relative to E||x||^2, eq. 30); -inf below the smallest R.
+    """
+    pts = sorted((float(a), 10 ** (-float(b) / 10)) for a, b in points)
+    if not pts or r < pts[0][0] - 1e-12:
+        return -np.inf
+    hull: list[tuple[float, float]] = []
+    for p in pts:  # Andrew's monotone chain, lower hull
+        while len(hull) >= 2 and (hull[-1][0] - hull[-2][0]) * (p[1] - hull[-2][1]) - \
+                (hull[-1][1] - hull[-2][1]) * (p[0] - hull[-2][0]) <= 0:
+            hull.pop()
+        hull.append(p)
+    xs, ds = np.array([h[0] for h in hull]), np.array([h[1] for h in hull])
+    d = np.interp(r, xs, np.minimum.accumulate(ds))  # beyond the last point: its distortion
+    return float(-10 * np.log10(d))
+
+
 def findings(rows) -> list[tuple[str, bool, str]]:
-    """The paper's statements about Fig. 10(c), checked on our points."""
-    ntscc = np.array(sorted((r.bandwidth_ratio, r.value) for r in rows if r.method == "NTSCC"))
-    djscc = np.array(sorted((r.bandwidth_ratio, r.value) for r in rows if r.method == "Deep JSCC"))
-    ntc = np.array(sorted((r.bandwidth_ratio, r.value) for r in rows if r.method == "NTC + capacity"))
+    """The paper's statements about Fig. 10(c), checked on our points (time-sharing envelopes)."""
+    def points(method):
+        return np.array(sorted((r.bandwidth_ratio, r.value) for r in rows if r.method == method))
 
-    def envelope_at(points, r):  # best NTSCC SDR at bandwidth <= r (an operating point one can pick)
-        ok = points[points[:, 0] <= r + 1e-9]
-        return ok[:, 1].max() if len(ok) else -np.inf
-
+    ntscc, djscc, ntc = points("NTSCC"), points("Deep JSCC"), points("NTC + capacity")
     lo, hi = ntscc[:, 0].min(), ntscc[:, 0].max()
     inside = [p for p in djscc if lo <= p[0] <= hi]
-    worse = [f"R={p[0]:g}: {envelope_at(ntscc, p[0]):.2f} vs {p[1]:.2f} dB" for p in inside
-             if envelope_at(ntscc, p[0]) < p[1]]
+    worse = [f"R={p[0]:g}: {time_sharing_sdr(ntscc, p[0]):.2f} vs {p[1]:.2f} dB" for p in inside
+             if time_sharing_sdr(ntscc, p[0]) < p[1]]
     first = (f"NTSCC at or above deep JSCC over R in [{lo:.2f}, {hi:.2f}]", bool(inside) and not worse,
              "holds at all deep JSCC points" if inside and not worse else
              ("no deep JSCC point in NTSCC's range" if not inside else "fails at " + "; ".join(worse)))
-    gains = []
-    for r_, s in ntscc:
-        if 0.25 <= r_ <= 0.9 and ntc[:, 0].min() <= r_ <= ntc[:, 0].max():
-            gains.append((r_, s - float(np.interp(r_, ntc[:, 0], ntc[:, 1]))))
+    gains = [(r_, s - time_sharing_sdr(ntc, r_)) for r_, s in ntscc
+             if 0.25 <= r_ <= 0.9 and ntc[:, 0].min() <= r_]
     best = max(gains, key=lambda g: g[1]) if gains else None
     second = ("NTSCC above NTC + capacity somewhere in R in [0.25, 0.9]", bool(best and best[1] > 0),
               f"largest gain {best[1]:+.2f} dB at R = {best[0]:.3f}" if best else
@@ -112,9 +135,11 @@ def render(fig_id: str, profile, eval_dir: Path, out_pdf: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     if fig_id == "fig09":
-        _image(axes[0], maps, "source_density", "(a) source density", "log10 p(x)", mask=support, log=True)
+        limits = _color_limits(maps, ("source_density", "learned_density"), support, log=True)
+        _image(axes[0], maps, "source_density", "(a) source density", "log10 p(x)", mask=support, log=True,
+               limits=limits)
         _image(axes[1], maps, "learned_density", f"(b) learned density (NTSCC, {setting})", "log10 p̂(x)",
-               mask=support, log=True)
+               mask=support, log=True, limits=limits)
         _image(axes[2], maps, "bandwidth", f"(c) bandwidth cost k̄_y, average R = {r_map:.2f}",
                "real channel uses", mask=support)
         rows = (_grid_rows("fig09", "a", "source (exact density)", "density", maps, "source_density", run_key)
@@ -123,9 +148,11 @@ def render(fig_id: str, profile, eval_dir: Path, out_pdf: Path) -> None:
         notes = [f"Shown on the region holding 99% of the source probability; {setting}."]
         checks = []
     else:
+        limits = _color_limits(maps, ("sdr_deepjscc", "sdr_ntscc"), support)  # one scale for (a) and (b)
         _image(axes[0], maps, "sdr_deepjscc", f"(a) deep JSCC, k = {k_dj} (R = {k_dj / 2:g})", "SDR (dB)",
-               mask=support)
-        _image(axes[1], maps, "sdr_ntscc", f"(b) NTSCC, {setting}, R = {r_map:.2f}", "SDR (dB)", mask=support)
+               mask=support, limits=limits)
+        _image(axes[1], maps, "sdr_ntscc", f"(b) NTSCC, {setting}, R = {r_map:.2f}", "SDR (dB)", mask=support,
+               limits=limits)
         ax = axes[2]
         styles = {"Deep JSCC": dict(marker="s", color="tab:blue"), "NTC + capacity": dict(marker="^", color="k", ls="--")}
         for label, arr in _curves(points).items():
