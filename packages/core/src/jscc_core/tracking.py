@@ -18,6 +18,7 @@ they do not race to create the schema); ``... uri`` prints the tracking URI in u
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -248,10 +249,8 @@ def track_run(
         status = "KILLED"
         raise
     except BaseException as exc:
-        try:
+        with contextlib.suppress(Exception):  # never mask the original error
             handle.set_tags({"jscc.error": f"{type(exc).__name__}: {exc}"})
-        except Exception:  # never mask the original error
-            pass
         raise
     finally:
         client.set_terminated(handle.run_id, status=status)

@@ -44,6 +44,7 @@ from sionna.phy.mapping import Demapper, Mapper
 from torch import Tensor, nn
 
 from ..channels import ComplexAWGN, check_snr_db, snr_db_to_noise_var
+from .mcs import CodewordGeometry
 
 __all__ = ["FastLDPCEncoder", "FastLDPCDecoder", "DecoderOutput", "SeparableQAMDemapper", "LDPCQAMLink",
            "LinkResult"]
@@ -483,7 +484,7 @@ def _as_bits(bits: ArrayLike, k: int, device) -> Tensor:
     return u.to(torch.float32)
 
 
-class LDPCQAMLink(nn.Module):
+class LDPCQAMLink(CodewordGeometry, nn.Module):
     """Exact coded link: 5G LDPC (k, n) -> Gray QAM -> complex AWGN -> app demapper -> BP.
 
     ``forward(bits, snr_db, generator=None, codewords=None)`` sends each row of ``bits``
@@ -537,21 +538,6 @@ class LDPCQAMLink(nn.Module):
             raise ValueError(f"demapper must be 'separable' or 'sionna', got {demapper!r}")
         self.decoder = FastLDPCDecoder(self.encoder, num_iter=num_iter, early_stop=early_stop,
                                        batch_size=decoder_batch_size)
-
-    @property
-    def rate(self) -> float:
-        """Code rate k / n."""
-        return self.k / self.n
-
-    @property
-    def num_symbols(self) -> int:
-        """Complex channel uses per codeword, n / bits_per_symbol."""
-        return self.n // self.bits_per_symbol
-
-    @property
-    def spectral_efficiency(self) -> float:
-        """Information bits per complex channel use, k / (n / bits_per_symbol)."""
-        return self.k / self.num_symbols
 
     def encode(self, bits: ArrayLike) -> Tensor:
         """(B, k) bits -> (B, n) float 0/1 codewords (rate-matched and bit-interleaved)."""

@@ -53,8 +53,27 @@ def codeword_length(k: int, code_rate, bits_per_symbol: int) -> int:
     return q * math.ceil(Fraction(int(k)) / (rate * q))
 
 
+class CodewordGeometry:
+    """Rate and size of a (k, n) codeword on a QAM constellation; needs ``k``, ``n``, ``bits_per_symbol``."""
+
+    @property
+    def rate(self) -> float:
+        """Actual code rate k / n."""
+        return self.k / self.n
+
+    @property
+    def num_symbols(self) -> int:
+        """Complex channel uses per codeword, n / bits_per_symbol."""
+        return self.n // self.bits_per_symbol
+
+    @property
+    def spectral_efficiency(self) -> float:
+        """Information bits per complex channel use, rate * bits_per_symbol = k / num_symbols."""
+        return self.k / self.num_symbols
+
+
 @dataclass(frozen=True)
-class MCS:
+class MCS(CodewordGeometry):
     """A modulation-and-coding scheme: 5G NR LDPC (k, n) with square Gray QAM.
 
     ``code_rate`` is the nominal rate (e.g. ``Fraction(2, 3)`` or ``Fraction(658, 1024)``);
@@ -96,20 +115,6 @@ class MCS:
         """Constellation size M = 2^bits_per_symbol."""
         return 1 << self.bits_per_symbol
 
-    @property
-    def rate(self) -> float:
-        """Actual code rate k / n."""
-        return self.k / self.n
-
-    @property
-    def num_symbols(self) -> int:
-        """Complex channel uses per codeword, n / bits_per_symbol."""
-        return self.n // self.bits_per_symbol
-
-    @property
-    def spectral_efficiency(self) -> float:
-        """Information bits per complex channel use, rate * bits_per_symbol = k / num_symbols."""
-        return self.k / self.num_symbols
 
     def link(self, **kwargs):
         """The exact :class:`~jscc_core.digital.ldpc.LDPCQAMLink` of this MCS."""
