@@ -2,12 +2,13 @@
 
     snakemake reports/fig10.pdf                         # NTSCC Fig. 10, mini profile
     snakemake reports/ntscc/fig09.pdf --config profile=paper
-    snakemake -n --config profile=paper reports/fig10.pdf   # dry run of the paper profile
+    snakemake -n reports/fig10.pdf --config profile=paper   # dry run (targets before --config)
 
 Rules are made from the one stage list in pipelines/stages.py, from which
 dvc.yaml is generated too (see CONTRIBUTING.md).  Workflow defaults (cores,
 log printing) live in profiles/default/config.yaml.
 """
+import os
 import sys
 
 sys.path.insert(0, workflow.basedir)  # the pipelines package lives beside this file
@@ -15,7 +16,7 @@ sys.path.insert(0, workflow.basedir)  # the pipelines package lives beside this 
 from pipelines.profile import load
 from pipelines.stages import all_stages, alias_targets
 
-PROFILE = str(config.get("profile", "mini"))
+PROFILE = str(config.get("profile") or os.environ.get("JSCC_PROFILE", "mini"))
 PROFILE_NAME = load(PROFILE).name
 STAGES = all_stages(PROFILE)
 

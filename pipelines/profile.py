@@ -12,11 +12,10 @@ SCHEMA = PROFILE_DIR / "schema.yaml"
 
 
 def profile_path(ref: str) -> Path:
-    """``mini`` -> pipelines/profiles/mini.yaml; anything with a suffix is taken as a path."""
-    path = Path(ref) if ref.endswith((".yaml", ".yml")) else PROFILE_DIR / f"{ref}.yaml"
-    if not path.is_absolute():
-        path = (Path.cwd() / path) if ref.endswith((".yaml", ".yml")) else path
-    return path
+    """``mini`` -> pipelines/profiles/mini.yaml; a ``.yaml`` path is taken relative to the working folder."""
+    if ref.endswith((".yaml", ".yml")):
+        return Path(ref).absolute()
+    return PROFILE_DIR / f"{ref}.yaml"
 
 
 def load(ref: str | None = None, overrides: dict | None = None) -> Profile:
