@@ -5,8 +5,6 @@ the rest run on a synthetic image. Everything works on small crops to stay fast.
 """
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +18,7 @@ from jscc_core.digital.codecs import (
     get_codec,
 )
 from jscc_core.digital.rate_control import EncodingCache, RateControlResult, encode_many, fit_to_budget
+from kodak_images import kodak_crop
 
 
 def psnr(x: np.ndarray, y: np.ndarray) -> float:
@@ -38,20 +37,6 @@ def synthetic_image(h: int = 96, w: int = 112, seed: int = 0) -> np.ndarray:
     img[h // 4: h // 2, w // 3: w // 2] = (240, 30, 90)
     img += rng.normal(0, 4, img.shape)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
-
-
-def kodak_crop(index: int, top: int, left: int, size: int = 128) -> np.ndarray:
-    mirror = os.environ.get("JSCC_DATA_MIRROR")
-    if not mirror:
-        pytest.skip("JSCC_DATA_MIRROR is not set: no Kodak images for natural-image tests")
-    path = Path(mirror) / "kodak" / f"kodim{index:02d}.png"
-    if not path.is_file():
-        pytest.skip(f"Kodak image not in the data mirror: {path}")
-    from PIL import Image
-
-    with Image.open(path) as im:
-        img = np.asarray(im.convert("RGB"))
-    return np.ascontiguousarray(img[top:top + size, left:left + size])
 
 
 @pytest.fixture(scope="module")

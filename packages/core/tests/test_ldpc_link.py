@@ -42,13 +42,7 @@ def gen(seed):
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """BP is many short memory-bound ops: on 2 shared cores OpenMP threads only wait on each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # BP: short memory-bound ops
 
 
 @pytest.fixture(scope="module")

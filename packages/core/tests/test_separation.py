@@ -6,8 +6,6 @@ one of QPSK 1/2 per image.
 """
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,27 +36,15 @@ from jscc_core.digital.separation import (  # noqa: E402
     write_image_results_csv,
 )
 from jscc_core.metrics import ms_ssim, psnr  # noqa: E402
+from kodak_images import kodak, kodak_crop  # noqa: E402
 
 RHO = 0.25  # 96x96 crops: k = 6912 complex channel uses
 QAM16 = parse_mcs("16qam-2/3")
 QPSK12 = parse_mcs("qpsk-1/2")
 
 
-def kodak(index: int) -> np.ndarray:
-    mirror = os.environ.get("JSCC_DATA_MIRROR")
-    if not mirror:
-        pytest.skip("JSCC_DATA_MIRROR is not set: no Kodak images")
-    path = Path(mirror) / "kodak" / f"kodim{index:02d}.png"
-    if not path.is_file():
-        pytest.skip(f"Kodak image not in the data mirror: {path}")
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def crop(index, top, left, size=96):
-    return np.ascontiguousarray(kodak(index)[top:top + size, left:left + size])
+    return kodak_crop(index, top, left, size)
 
 
 def metrics(x, y):
@@ -66,12 +52,7 @@ def metrics(x, y):
     return float(psnr(to_t(x), to_t(y))[0]), float(ms_ssim(to_t(x), to_t(y))[0])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
