@@ -144,6 +144,14 @@ class ImageCodec(ABC):
         decoded to an RGB image of that shape.
         """
 
+    def _stream_and_size(self, data: BytesLike, shape: Sequence[int]) -> tuple[bytes, int, int]:
+        """The stream as bytes and the expected (height, width); an empty stream is corrupt."""
+        h, w = _expected_hw(shape)
+        data = _as_bytes(data)
+        if not data:
+            raise CorruptBitstreamError(self.name, "empty bitstream")
+        return data, h, w
+
     def payload_bytes(self, data: BytesLike) -> int:
         """Bytes of the coded image without container overhead; ``len(data)`` by default."""
         return len(data)
@@ -272,10 +280,7 @@ class HEVCIntra(ImageCodec):
         return buf.getvalue()
 
     def decode(self, data: BytesLike, shape: Sequence[int]) -> np.ndarray:
-        h, w = _expected_hw(shape)
-        data = _as_bytes(data)
-        if not data:
-            raise CorruptBitstreamError(self.name, "empty bitstream")
+        data, h, w = self._stream_and_size(data, shape)
         import pillow_heif
 
         try:
@@ -440,10 +445,7 @@ class JPEG2000(ImageCodec):
         return _strip_j2k_comments(code) if self.strip_comment else code
 
     def decode(self, data: BytesLike, shape: Sequence[int]) -> np.ndarray:
-        h, w = _expected_hw(shape)
-        data = _as_bytes(data)
-        if not data:
-            raise CorruptBitstreamError(self.name, "empty bitstream")
+        data, h, w = self._stream_and_size(data, shape)
         from PIL import Image
 
         try:
