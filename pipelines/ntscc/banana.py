@@ -52,11 +52,12 @@ def tensor_sha256(t: torch.Tensor) -> str:
     return hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()
 
 
-def datasets(profile) -> dict[str, torch.Tensor]:
-    """The fixed training and test sets (seeded samples of the banana source)."""
+def dataset(profile, split: str) -> torch.Tensor:
+    """The fixed training or test set (seeded samples of the banana source)."""
     cfg, seed = profile.get("ntscc.banana"), int(profile["seed"])
-    src = BananaSource()
-    return {"train": src.sample(cfg["train_samples"], seed), "test": src.sample(cfg["test_samples"], seed + 1)}
+    if split == "train":
+        return BananaSource().sample(cfg["train_samples"], seed)
+    return BananaSource().sample(cfg["test_samples"], seed + 1)
 
 
 def schedule(cfg: dict) -> TrainSchedule:
@@ -84,7 +85,7 @@ def _train_stage(args, profile, kind: str, make_model, loss_fn, params: dict) ->
     cfg = profile.get("ntscc.banana")
     name = f"{kind}_{params['tag']}"
     started = time.perf_counter()
-    data = datasets(profile)["train"]
+    data = dataset(profile, "train")
     seed_everything(stage_seed(int(profile["seed"]), name), threads=int(profile["threads"]))
     model = make_model()
     out = Path(args.out)
@@ -148,7 +149,7 @@ def cmd_evaluate(args) -> None:
     root, out = Path(args.models), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    test = datasets(profile)["test"]
+    test = dataset(profile, "test")
     snr = float(cfg["snr_db"])
     rows: list[ResultRow] = []
     run_ids: dict[str, str] = {}
@@ -220,7 +221,7 @@ def cmd_evaluate(args) -> None:
         wall = time.perf_counter() - started
         run_keys[eval_key] = run.run_id
         meta = {"run_id": run.run_id, "run_key": eval_key, "model_run_ids": run_ids, "run_keys": run_keys,
-                "test_sha256": tensor_sha256(test), "train_sha256": tensor_sha256(datasets(profile)["train"]),
+                "test_sha256": tensor_sha256(test), "train_sha256": tensor_sha256(dataset(profile, "train")),
                 "wall_time_s": round(wall, 3), "pipeline_wall_time_s": round(wall + train_wall, 3)}
         (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         run.log_artifact(out / "points.csv")

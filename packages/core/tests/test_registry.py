@@ -27,7 +27,7 @@ def _clean_env(monkeypatch):
 def real_mirror():
     m = os.environ.get("JSCC_DATA_MIRROR")
     if not m or not Path(m).is_dir():
-        pytest.skip("JSCC_DATA_MIRROR is unset or not a directory (CI points it at ../shared/data)")
+        pytest.skip("JSCC_DATA_MIRROR is unset or not a directory (CI points it at the shared data folder beside the checkout)")
     return Path(m)
 
 
