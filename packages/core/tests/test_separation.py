@@ -155,6 +155,14 @@ def test_lists_dicts_and_determinism(crops, cache):
     assert c[2:] == a
 
 
+def test_source_coding_in_processes_gives_the_same_results(crops):
+    kw = dict(codec="hevc", snr_db=[4.0, 9.0], bandwidth_ratio=RHO, mcs=[QPSK12, "capacity"], seed=5, progress=False)
+    sequential = evaluate_separation(crops, **kw)
+    assert evaluate_separation(crops, workers=2, **kw) == sequential
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        evaluate_separation(crops, workers=0, **kw)
+
+
 def test_tiny_budget_is_no_fit(crops, cache):
     img = {"kodim23": crops["kodim23"]}
     # rho = 0.02: k = 552 uses, no 16-QAM codeword (1536 uses) and 552 bits < the HEIF file

@@ -38,13 +38,13 @@ import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Literal, Optional, Sequence
+from typing import Callable, Literal, Optional, Sequence
 
 import numpy as np
 
 from .codecs import ImageCodec, check_image, image_digest
 
-__all__ = ["Count", "RateControlResult", "EncodingCache", "fit_to_budget", "encode_many"]
+__all__ = ["Count", "RateControlResult", "EncodingCache", "fit_to_budget", "fit_budgets", "encode_many"]
 
 Count = Literal["file", "payload"]
 
@@ -159,9 +159,46 @@ def fit_to_budget(codec: ImageCodec, image: np.ndarray, budget_bits: float, *, c
                              count=count, min_bits=min_bits, encodes=encodes)
 
 
-def _fit_one(args) -> RateControlResult:
-    codec, image, budget, count, local_search = args
-    return fit_to_budget(codec, image, budget, count=count, local_search=local_search)
+def _fit_image(args) -> list[RateControlResult]:
+    codec, image, budgets, count, local_search = args
+    cache = EncodingCache()  # one image's budgets share their encodings
+    return [fit_to_budget(codec, image, b, count=count, cache=cache, local_search=local_search) for b in budgets]
+
+
+def fit_budgets(codec: ImageCodec, images: Sequence[np.ndarray], budgets_bits: Sequence[Sequence[float]], *,
+                count: Count = "file", workers: int | None = None, local_search: int = 1,
+                cache: EncodingCache | None = None,
+                on_image: Callable[[], None] | None = None) -> list[list[RateControlResult]]:
+    """:func:`fit_to_budget` of image ``i`` for each budget of ``budgets_bits[i]``.
+
+    Sequential by default (``workers`` None or 1): deterministic and light, sharing ``cache``.
+    ``workers > 1`` runs one job per image in a process pool (spawned processes; each encoder
+    is single-threaded, each job caches its own encodings); the results are identical to the
+    sequential ones, in input order, and ``cache`` is not used. ``on_image`` is called as each
+    image is done.
+    """
+    images = [check_image(img) for img in images]
+    if len(budgets_bits) != len(images):
+        raise ValueError(f"got budgets for {len(budgets_bits)} images, expected {len(images)}")
+    budgets = [[_check_budget(b) for b in per_image] for per_image in budgets_bits]
+    if workers is not None and int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    done = on_image or (lambda: None)
+    out: list[list[RateControlResult]] = []
+    if workers is None or int(workers) == 1 or len(images) <= 1:
+        cache = EncodingCache() if cache is None else cache
+        for img, per_image in zip(images, budgets):
+            out.append([fit_to_budget(codec, img, b, count=count, cache=cache, local_search=local_search)
+                        for b in per_image])
+            done()
+        return out
+    jobs = [(codec, img, per_image, count, local_search) for img, per_image in zip(images, budgets)]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(int(workers), len(jobs)), mp_context=ctx) as pool:
+        for result in pool.map(_fit_image, jobs):
+            out.append(result)
+            done()
+    return out
 
 
 def encode_many(codec: ImageCodec, images: Sequence[np.ndarray], budgets_bits, *, count: Count = "file",
@@ -169,25 +206,15 @@ def encode_many(codec: ImageCodec, images: Sequence[np.ndarray], budgets_bits, *
                 cache: EncodingCache | None = None) -> list[RateControlResult]:
     """:func:`fit_to_budget` for each image; ``budgets_bits`` is one number or one per image.
 
-    Sequential by default (``workers`` None or 1): deterministic and light, sharing ``cache``.
-    ``workers > 1`` uses a process pool (spawned processes; each encoder is single-threaded);
-    the results are identical to the sequential ones, in input order. ``cache`` is used only
-    sequentially.
+    ``workers`` and ``cache`` as in :func:`fit_budgets`.
     """
     images = list(images)
     if np.ndim(budgets_bits) == 0:
-        budgets = [_check_budget(budgets_bits)] * len(images)
+        budgets = [[budgets_bits]] * len(images)
     else:
-        budgets = [_check_budget(b) for b in np.asarray(budgets_bits, dtype=float).ravel()]
+        budgets = [[b] for b in np.asarray(budgets_bits, dtype=float).ravel()]
         if len(budgets) != len(images):
             raise ValueError(f"got {len(budgets)} budgets for {len(images)} images")
-    if workers is not None and int(workers) < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if workers is None or int(workers) == 1 or len(images) <= 1:
-        cache = EncodingCache() if cache is None else cache
-        return [fit_to_budget(codec, img, b, count=count, cache=cache, local_search=local_search)
-                for img, b in zip(images, budgets)]
-    jobs = [(codec, check_image(img), b, count, local_search) for img, b in zip(images, budgets)]
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(int(workers), len(jobs)), mp_context=ctx) as pool:
-        return list(pool.map(_fit_one, jobs))
+    results = fit_budgets(codec, images, budgets, count=count, workers=workers, local_search=local_search,
+                          cache=cache)
+    return [r[0] for r in results]

@@ -82,7 +82,7 @@ from ..capacity import capacity_bits
 from ..channels import SNR_DB_RANGE, check_snr_db
 from .codecs import CODEC_NAMES, CorruptBitstreamError, ImageCodec, check_image, get_codec
 from .mcs import AWGN_ENVELOPE, MCS, NTSCC_BPG_LDPC, select_mcs, ts38214_mcs
-from .rate_control import EncodingCache, fit_to_budget
+from .rate_control import EncodingCache, RateControlResult, fit_budgets
 
 __all__ = [
     "CRC_BITS",
@@ -437,6 +437,7 @@ def evaluate_separation(
     num_iter: int = 20,
     cache: Optional[EncodingCache] = None,
     max_codewords_per_call: int = 4096,
+    workers: Optional[int] = None,
 ) -> list[ImageResult]:
     """Per-image "codec + LDPC" (and/or "codec + capacity") results; see the module docstring.
 
@@ -450,6 +451,8 @@ def evaluate_separation(
     ``fallback``: colour (RGB in [0, 1] or a grey level) shown for a lost image; default 0.5.
     ``count``: "file" or "payload" (:func:`fit_to_budget`). ``cache``: an
     :class:`EncodingCache` to share encodings across calls. ``num_iter``: max BP iterations.
+    ``workers`` > 1: source coding (every budget of an image, in one job per image) runs in that
+    many processes, with the same streams as the sequential run; ``cache`` is then not used.
 
     Returns one :class:`ImageResult` per (bandwidth ratio, scheme, SNR, image), in that order.
     """
@@ -487,11 +490,14 @@ def evaluate_separation(
         if missing:
             raise ValueError(f"mode='abstraction' needs a BLER table for every MCS; missing: {', '.join(missing)}")
 
+    if workers is not None and int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers!r}")
     cache = EncodingCache() if cache is None else cache
     receiver = _Receiver(codec, imgs, _fallback_rgb(fallback))
-    ctx = _Context(codec, ids, imgs, receiver, cache, count, int(seed))
+    ctx = _Context(codec, ids, imgs, receiver, cache, count, int(seed), {})
     out: list[ImageResult] = []
     with _progress_bar(progress, f"separation {codec.name}") as bar:
+        _source_code(ctx, _budgets(imgs, ratios, schemes, snrs), workers, bar)
         for rho in ratios:
             for scheme in schemes:
                 if scheme == CAPACITY:
@@ -511,6 +517,37 @@ class _Context:
     cache: EncodingCache
     count: str
     seed: int
+    streams: dict  # (image index, budget bits) -> RateControlResult
+
+    def fit(self, i: int, budget: float) -> RateControlResult:
+        return self.streams[i, float(budget)]
+
+
+def _budgets(images: list, ratios: list, schemes: list, snrs: list) -> list[list[float]]:
+    """Every bit budget each image is source-coded for (MCS budgets do not depend on the SNR)."""
+    out = []
+    for img in images:
+        budgets = set()
+        for rho in ratios:
+            k = channel_uses_budget(img.shape, rho)
+            for scheme in schemes:
+                if scheme == CAPACITY:
+                    budgets.update(float(capacity_bits(k, snr)) for snr in snrs)
+                else:
+                    budgets.add(float(mcs_frame_budget(k, scheme)[1]))
+        out.append(sorted(budgets))
+    return out
+
+
+def _source_code(ctx: _Context, budgets: list[list[float]], workers: Optional[int], bar) -> None:
+    """Rate control of every (image, budget), before any channel simulation."""
+    bar.total += len(budgets)
+    bar.set_postfix_str("source coding")
+    results = fit_budgets(ctx.codec, ctx.images, budgets, count=ctx.count, workers=workers, cache=ctx.cache,
+                          on_image=lambda: bar.update(1))
+    for i, (image_budgets, fits) in enumerate(zip(budgets, results)):
+        ctx.streams.update({(i, b): rc for b, rc in zip(image_budgets, fits)})
+    bar.set_postfix_str("")
 
 
 def _evaluate_capacity(ctx: _Context, rho: float, snrs: list, bar) -> list[ImageResult]:
@@ -521,7 +558,7 @@ def _evaluate_capacity(ctx: _Context, rho: float, snrs: list, bar) -> list[Image
         for i, img in enumerate(ctx.images):
             k = channel_uses_budget(img.shape, rho)
             budget = float(capacity_bits(k, snr))
-            rc = fit_to_budget(ctx.codec, img, budget, count=ctx.count, cache=ctx.cache)
+            rc = ctx.fit(i, budget)
             if rc.fits:
                 status, p, s = ctx.receiver.receive(i, rc.quality, rc.data, rc.data)
             else:
@@ -535,14 +572,12 @@ def _evaluate_capacity(ctx: _Context, rho: float, snrs: list, bar) -> list[Image
 def _evaluate_mcs(ctx: _Context, rho: float, mcs: MCS, snrs: list, mode: str, tables: dict,
                   num_iter: int, max_cw: int, bar) -> list[ImageResult]:
     n_img = len(ctx.images)
-    bar.total += n_img
-    bar.refresh()
-    # 1. source coding: one stream per image (the budget does not depend on the SNR)
+    # 1. framing: one stream per image (the budget does not depend on the SNR)
     info = []  # per image: (k, budget_bits, rc, sent bytes, header bytes, frame or None)
-    for img in ctx.images:
+    for i, img in enumerate(ctx.images):
         k = channel_uses_budget(img.shape, rho)
         _, budget = mcs_frame_budget(k, mcs)
-        rc = fit_to_budget(ctx.codec, img, budget, count=ctx.count, cache=ctx.cache)
+        rc = ctx.fit(i, budget)
         if rc.fits:
             cut = len(rc.data) - rc.bits // 8  # "payload": bytes before the counted tail are not sent
             header, sent = rc.data[:cut], rc.data[cut:]
@@ -551,7 +586,6 @@ def _evaluate_mcs(ctx: _Context, rho: float, mcs: MCS, snrs: list, mode: str, ta
         else:
             header = sent = frame = None
         info.append((k, budget, rc, sent, header, frame))
-        bar.update(1)
 
     # 2. channel coding: groups of whole images, at most max_cw codewords per link call
     groups, cur, cur_n = [], [], 0
