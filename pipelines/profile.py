@@ -18,6 +18,15 @@ def profile_path(ref: str) -> Path:
     return PROFILE_DIR / f"{ref}.yaml"
 
 
+def profile_dep(ref: str) -> str:
+    """The profile file as a stage dependency: repo-relative when inside the repo."""
+    path = profile_path(ref)
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def load(ref: str | None = None, overrides: dict | None = None) -> Profile:
     """Load and validate a profile; the default is $JSCC_PROFILE or ``mini``."""
     ref = ref or os.environ.get("JSCC_PROFILE", "mini")

@@ -54,7 +54,7 @@ class Stage:
 # Short figure names users type: reports/figNN.pdf is NTSCC's Fig. NN.  Every paper's
 # canonical path is reports/<paper id>/figNN.pdf (ids: ntscc, gjscc, dgm), which is
 # what the other papers' figures use.
-SHORT_ALIASES = {"fig09": "ntscc", "fig10": "ntscc"}
+SHORT_ALIASES = {"fig09": "ntscc", "fig10": "ntscc", "fig12": "ntscc"}
 SIDECARS = ("pdf", "csv", "json")
 
 
@@ -76,10 +76,12 @@ def alias_stages() -> list[Stage]:
 
 def all_stages(profile_ref: str) -> list[Stage]:
     """Every stage of every paper pipeline for the profile named or pointed to by ``profile_ref``."""
-    from pipelines.ntscc.stages import banana_stages
+    from pipelines.ntscc.stages import banana_stages, fig12_stages
+    from pipelines.separation.stages import separation_stages
 
     profile = load(profile_ref)
-    return banana_stages(profile, profile_ref) + alias_stages()
+    return (banana_stages(profile, profile_ref) + separation_stages(profile, profile_ref)
+            + fig12_stages(profile, profile_ref) + alias_stages())
 
 
 def dvc_yaml(profile_ref: str) -> str:

@@ -3,46 +3,27 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from jscc_core.results import read_results_csv
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from pipeline_helpers import BIN, has_git_checkout, project_copy, snakemake
+
 PROFILE = "tests/profiles/smoke.yaml"
 PRODUCTS = ("results", "reports", "checkpoints", "logs", "mlruns", ".snakemake")
 
 
-def _project_copy(dest: Path) -> Path:
-    """The tracked (and not ignored) files of the project, as a fresh clone would have them."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split("\n")
-    for name in filter(None, files):
-        src = REPO / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    return dest
-
-
-def _snakemake(workdir: Path, *targets: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{workdir}/mlruns/mlflow.db", JSCC_PROGRESS="0")
-    env.pop("JSCC_REPO_ROOT", None)
-    # targets first: --config takes every following word as a key=value pair
-    res = subprocess.run([str(BIN / "snakemake"), *targets, "--cores", "2", "--config", f"profile={PROFILE}"],
-                         cwd=workdir, env=env, capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
-    return res
+def _snakemake(workdir: Path, *targets: str):
+    return snakemake(workdir, PROFILE, *targets)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    if shutil.which("git") is None or not (REPO / ".git").exists():
+    if not has_git_checkout():
         pytest.skip("needs a git checkout to know the project's files")
-    return _project_copy(tmp_path_factory.mktemp("project"))
+    return project_copy(tmp_path_factory.mktemp("project"))
 
 
 @pytest.mark.slow
@@ -94,9 +75,9 @@ def test_paper_profile_dry_runs(project):
 @pytest.mark.slow
 def test_dvc_repro_runs_the_same_stages(tmp_path_factory):
     """dvc.yaml is runnable: generate it for the tiny profile and let DVC reproduce the figures."""
-    if shutil.which("git") is None or not (REPO / ".git").exists():
+    if not has_git_checkout():
         pytest.skip("needs a git checkout to know the project's files")
-    work = _project_copy(tmp_path_factory.mktemp("dvc"))
+    work = project_copy(tmp_path_factory.mktemp("dvc"))
     (work / "params.yaml").write_text(f"profile: {PROFILE}\n")
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work}/mlruns/mlflow.db", JSCC_PROGRESS="0",
                PATH=f"{BIN}:{os.environ.get('PATH', '')}")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from jscc_core.profiles import ProfileError
-from pipelines.profile import REPO_ROOT, profile_path, results_dir
+from pipelines.profile import profile_dep, results_dir
 from pipelines.stages import PYTHON, Stage
 
 MODULE = f"{PYTHON} -m pipelines.ntscc.banana"
@@ -55,11 +55,7 @@ def banana_stages(profile, profile_ref: str) -> list[Stage]:
     check_banana(profile)
     cfg = profile.get("ntscc.banana")
     root = banana_paths(profile)["root"]
-    pfile = profile_path(profile_ref)
-    try:
-        pdep = str(pfile.relative_to(REPO_ROOT))
-    except ValueError:
-        pdep = str(pfile)
+    pdep = profile_dep(profile_ref)
     prof = f"--profile {profile_ref}"
     # Code each stage's numbers depend on (tracking and provenance code is left out on purpose,
     # so editing it does not retrain models).
@@ -97,3 +93,23 @@ def banana_stages(profile, profile_ref: str) -> list[Stage]:
             deps=(pdep, "pipelines/ntscc/banana.py", "pipelines/ntscc/figures.py", f"{core}/results.py") + eval_outs,
             outs=tuple(f"reports/ntscc/{fig}.{ext}" for ext in ("pdf", "csv", "json")), runtime_min=5))
     return stages
+
+
+def fig12_stages(profile, profile_ref: str) -> list[Stage]:
+    """Fig. 12 from the separation sweep it names (learned schemes join with the image models)."""
+    from pipelines.separation.stages import bler_tables_needed, separation_paths, sweep_outputs, sweep_schemes
+
+    cfg = profile.get("ntscc.fig12")
+    sweeps = profile.get("separation")["sweeps"]
+    if cfg["sweep"] not in sweeps:
+        raise ProfileError(f"profile {profile.name!r}: ntscc.fig12.sweep = {cfg['sweep']!r} is not a key of "
+                           f"separation.sweeps ({', '.join(sweeps)})")
+    csv, meta = sweep_outputs(profile, cfg["sweep"])
+    bler = separation_paths(profile)["bler"]
+    return [Stage(
+        name="ntscc_fig12",
+        cmd=f"{PYTHON} -m pipelines.ntscc.fig12 --profile {profile_ref} --sweep-csv {csv} --bler-dir {bler} "
+            f"--out reports/ntscc/fig12.pdf",
+        deps=(profile_dep(profile_ref), "pipelines/ntscc/fig12.py", "packages/core/src/jscc_core/results.py", csv, meta)
+        + bler_tables_needed(profile, sweep_schemes(sweeps[cfg["sweep"]])),
+        outs=tuple(f"reports/ntscc/fig12.{ext}" for ext in ("pdf", "csv", "json")), runtime_min=5)]

@@ -1,0 +1,80 @@
+"""The separation stages, Fig. 12 and the benchmark through Snakemake on two Kodak images."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jscc_core.digital.separation import read_image_results_csv
+from jscc_core.results import read_results_csv
+
+from pipeline_helpers import BIN, has_git_checkout, project_copy, snakemake
+
+PROFILE = "tests/profiles/separation_tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    if not has_git_checkout():
+        pytest.skip("needs a git checkout to know the project's files")
+    if not (Path(os.environ["JSCC_DATA_MIRROR"]) / "kodak").is_dir():
+        pytest.skip("needs the Kodak images in the data mirror")
+    return project_copy(tmp_path_factory.mktemp("project"))
+
+
+@pytest.mark.slow
+def test_fig12_and_benchmark_from_a_clean_state(project):
+    snakemake(project, PROFILE, "reports/fig12.pdf", "reports/benchmarks/separation.json")
+
+    sweep = read_image_results_csv(project / "results/separation_tiny/separation/kodak_awgn.csv")
+    assert {r.image_id for r in sweep} == {"kodim01", "kodim02"}
+    assert {r.mcs for r in sweep} == {"QPSK 2/3", "16QAM 2/3", "capacity"}
+    assert all(r.channel_uses_spent <= r.channel_uses_budget for r in sweep)
+    # 16QAM 2/3 needs about 9 dB: every image is lost at 0 dB, none is at 6 dB with QPSK 2/3
+    assert all(r.lost for r in sweep if r.mcs == "16QAM 2/3" and r.snr_db == 0.0)
+    assert not any(r.lost for r in sweep if r.mcs == "QPSK 2/3" and r.snr_db == 6.0)
+
+    assert (project / "reports/fig12.pdf").read_bytes()[:4] == b"%PDF"
+    rows = read_results_csv(project / "reports/fig12.csv")
+    assert {r.panel for r in rows} == {"a", "c"}
+    prov = json.loads((project / "reports/fig12.json").read_text())
+    assert prov["profile"]["name"] == "separation_tiny" and len(prov["mlflow_run_ids"]) == 1
+    assert set(prov["data_checksums"]) == {"kodak/kodim01.png", "kodak/kodim02.png"} | {
+        f"kodak/kodim{i:02d}.png" for i in range(3, 25)}
+    (finding,) = prov["extra"]["findings"]
+    assert finding["claim"].startswith("QPSK 2/3 chosen for 4 dB")
+
+    bench = json.loads((project / "reports/benchmarks/separation.json").read_text())
+    assert bench["ldpc_exact_info_bits_per_s"] > 0 and bench["kodak_curve_seconds"] > 0
+    assert bench["kodak_curve"]["images"] == 2 and len(bench["kodak_curve"]["mcs"]) == 6
+    assert bench["kodak_curve"]["rows"] == 2 * 6 * 2
+    assert bench["ldpc"]["same_decisions_as_sionna"] == 1.0
+
+
+def test_sweep_names_a_missing_bler_table(project, tmp_path):
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db", JSCC_PROGRESS="0")
+    res = subprocess.run([sys.executable, "-m", "pipelines.separation.run", "sweep", "--profile", PROFILE,
+                          "--sweep", "kodak_awgn", "--data", str(project / "data"), "--bler-dir", str(tmp_path),
+                          "--out", str(tmp_path / "out.csv")], cwd=project, env=env, capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "no BLER table for QPSK 2/3" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_unknown_sweep_is_a_profile_error(project, tmp_path):
+    res = subprocess.run([sys.executable, "-m", "pipelines.separation.run", "sweep", "--profile", PROFILE,
+                          "--sweep", "kodak_rayleigh", "--bler-dir", str(tmp_path), "--out", str(tmp_path / "x.csv")],
+                         cwd=project, capture_output=True, text=True)
+    assert res.returncode == 2 and "no sweep 'kodak_rayleigh'" in res.stderr and "kodak_awgn" in res.stderr
+
+
+@pytest.mark.slow
+def test_paper_profile_dry_runs_fig12_in_exact_mode(project):
+    res = subprocess.run([str(BIN / "snakemake"), "-n", "reports/fig12.pdf",
+                          "--config", "profile=paper"], cwd=project, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = res.stdout + res.stderr
+    assert "separation_kodak_awgn" in text and "results/paper/separation/kodak_awgn.csv" in text
+    assert "separation_bler" not in text  # exact mode decodes every codeword: no BLER tables
