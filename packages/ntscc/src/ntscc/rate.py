@@ -1,4 +1,5 @@
-"""Rate quantisation Q' of NTSCC eq. (28): continuous bandwidth cost -> value set V."""
+"""Rate quantisation Q' of NTSCC eq. (28) (continuous bandwidth cost -> value set V) and the
+per-rate light FC heads that map between a common width and each rate's length."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -40,3 +41,16 @@ class RateQuantizer:
     def quantize(self, k_y: torch.Tensor) -> torch.Tensor:
         """Q'(k_y): the allocated number of channel uses."""
         return self.values.to(k_y.device)[self.index(k_y)]
+
+
+def per_rate_linear(h: torch.Tensor, rate_index: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Row n goes through light FC head ``rate_index[n]`` (weight: (|V|, out, in), bias: (|V|, out)).
+
+    Rows are grouped by rate so each head is one matmul over its own rows (gradients reach
+    only the heads that were used, as with separate layers).
+    """
+    order = torch.argsort(rate_index, stable=True)
+    counts = torch.bincount(rate_index, minlength=weight.shape[0]).tolist()
+    groups = h[order].split(counts)
+    out = torch.cat([g @ weight[r].T + bias[r] for r, g in enumerate(groups)])
+    return out[torch.argsort(order)]

@@ -24,7 +24,7 @@ with warnings.catch_warnings():  # compressai's import calls the deprecated torc
     from compressai.entropy_models import EntropyBottleneck
 
 from jscc_core.channels import PowerNormalize, RealAWGN
-from ntscc.rate import RateQuantizer
+from ntscc.rate import RateQuantizer, per_rate_linear
 
 
 def check_samples(x: torch.Tensor) -> torch.Tensor:
@@ -82,19 +82,6 @@ class DeepJSCC(nn.Module):
         x_hat = self.f_d(channel(s))
         k = torch.full((x.shape[0],), float(self.channel_uses), device=x.device)
         return {"x_hat": x_hat, "k": k}
-
-
-def per_rate_linear(h: torch.Tensor, rate_index: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Row n goes through light FC head ``rate_index[n]`` (weight: (|V|, out, in), bias: (|V|, out)).
-
-    Rows are grouped by rate so each head is one matmul over its own rows (gradients reach
-    only the heads that were used, as with separate layers).
-    """
-    order = torch.argsort(rate_index, stable=True)
-    counts = torch.bincount(rate_index, minlength=weight.shape[0]).tolist()
-    groups = h[order].split(counts)
-    out = torch.cat([g @ weight[r].T + bias[r] for r, g in enumerate(groups)])
-    return out[torch.argsort(order)]
 
 
 class RateAdaptiveEncoder(nn.Module):
