@@ -1,4 +1,5 @@
 """Resumable training: the loss falls, a resumed run continues identically, bad checkpoints fail clearly."""
+import numpy as np
 import pytest
 import torch
 
@@ -98,3 +99,36 @@ def test_loading_weights_of_another_model_is_a_clear_error(tmp_path):
         load_weights(NTC(8), tmp_path / "dj.pt")
     with pytest.raises(CheckpointError, match="do not exist"):
         load_weights(NTC(8), tmp_path / "missing.pt")
+
+
+def test_resume_with_a_random_crop_sampler_continues_identically(tmp_path):
+    from jscc_core.images import RandomCrops
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((20, 24), (17, 16), (32, 19))]
+    sched = TrainSchedule(steps=8, batch_size=4, learning_rate=1e-2, checkpoint_every=3, log_every=4)
+
+    def loss(m, x):
+        mse = torch.mean((m(x) - x) ** 2)
+        return mse, {"loss": mse.item()}
+
+    def run(ckpt, stop_after=None, seed=1):
+        torch.manual_seed(seed)
+        model = torch.nn.Conv2d(3, 3, 3, padding=1)
+        calls = [0]
+
+        def counted(m, x):
+            calls[0] += 1
+            if stop_after is not None and calls[0] > stop_after:
+                raise KeyboardInterrupt
+            return loss(m, x)
+        train(model, counted, RandomCrops(images, 12), sched, tmp_path / ckpt, "fp")
+        return model
+
+    straight = run("a.pt")
+    with pytest.raises(KeyboardInterrupt):
+        run("b.pt", stop_after=7)
+    assert load_checkpoint(tmp_path / "b.pt")["step"] == 6
+    resumed = run("b.pt", seed=999)  # the checkpoint restores weights and the generator state
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name

@@ -95,7 +95,7 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
 def train(
     model: nn.Module,
     loss_fn: LossFn,
-    data: torch.Tensor,
+    data: torch.Tensor | Callable[[int], torch.Tensor],
     schedule: TrainSchedule,
     checkpoint: Path,
     fingerprint: str,
@@ -104,9 +104,21 @@ def train(
 ) -> dict[str, float]:
     """Adam on minibatches drawn from ``data``; resumes from ``checkpoint`` when it exists.
 
+    ``data`` is either a tensor of samples, from which each step takes ``batch_size`` rows
+    drawn uniformly with replacement, or a callable ``sample(batch_size) -> tensor`` (e.g.
+    :class:`jscc_core.images.RandomCrops`) called once per step.
+
     All randomness comes from torch's global generator, whose state is saved in
-    the checkpoint, so an interrupted run resumed later follows the same path.
+    the checkpoint, so an interrupted run resumed later follows the same path; a callable
+    ``data`` must therefore draw its randomness from that generator too.
     """
+    if isinstance(data, torch.Tensor):
+        def draw(n: int, data: torch.Tensor = data) -> torch.Tensor:
+            return data[torch.randint(len(data), (n,))]
+    elif callable(data):
+        draw = data
+    else:
+        raise TypeError(f"data must be a tensor or a callable sample(batch_size), got {type(data).__name__}")
     optimizer = torch.optim.Adam(model.parameters(), lr=schedule.learning_rate)
     start = 0
     if Path(checkpoint).exists():
@@ -126,7 +138,7 @@ def train(
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = schedule.lr_at(step)
-        batch = data[torch.randint(len(data), (schedule.batch_size,))]
+        batch = draw(schedule.batch_size)
         loss, logs = loss_fn(model, batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}")

@@ -1,0 +1,229 @@
+"""Image data sets for training and testing: registry entries decoded to uint8 RGB arrays.
+
+Data comes through the registry (:mod:`jscc_core.registry`): an entry must have been fetched
+into ``<root>/<entry name>/`` (``jscc-data fetch NAME --root ROOT``) before it is loaded here.
+
+* :func:`load_folder` / :func:`load_entry_images` -- PNG/JPEG files as ``{stem: (H, W, 3) uint8}``,
+  in sorted file-name order;
+* :func:`load_cifar_subset` -- the CIFAR-10 subset NPZ as ``(N, 32, 32, 3) uint8``;
+* :func:`to_tensor` / :func:`to_uint8` -- uint8 ``(…, H, W, 3)`` arrays to float ``(B, 3, H, W)``
+  tensors in [0, 1] and back;
+* :class:`RandomCrops` -- a training sampler ``sample(batch_size) -> (B, 3, size, size)`` whose
+  randomness comes from torch's global generator only, so a checkpoint holding
+  ``torch.get_rng_state()`` resumes it exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "load_folder",
+    "load_entry_images",
+    "load_cifar_subset",
+    "to_tensor",
+    "to_uint8",
+    "RandomCrops",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+CIFAR_ENTRY = "cifar10_subset"
+CIFAR_SPLITS = ("train", "test")
+
+
+def _fetch_hint(name: str, root: Path | None = None) -> str:
+    where = f" --root {root}" if root is not None else ""
+    return f"run `jscc-data fetch {name}{where}`"
+
+
+def _is_image(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _decode(path: Path) -> np.ndarray:
+    """One image file as a writable uint8 (H, W, 3) RGB array; unreadable files raise ValueError."""
+    try:
+        from PIL import Image
+    except ImportError as exc:  # Pillow is needed to decode PNG/JPEG
+        raise ImportError("decoding images needs Pillow: pip install pillow") from exc
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode != "RGB":
+                if im.mode not in ("L", "P", "RGBA", "LA", "CMYK", "YCbCr", "1", "PA"):
+                    raise ValueError(f"unsupported image mode {im.mode!r}")
+                im = im.convert("RGB")
+            arr = np.array(im, dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"{path} is not a readable image ({exc.__class__.__name__}: {exc})") from exc
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"{path} decoded to shape {arr.shape}, expected (H, W, 3)")
+    return arr
+
+
+def load_folder(folder: str | os.PathLike, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Decode images of ``folder`` to uint8 RGB (H, W, 3) arrays keyed by file stem, in sorted order.
+
+    ``names``: file names inside ``folder`` to load (default: every PNG/JPEG file there).
+    A missing folder or file raises FileNotFoundError; a corrupt file raises ValueError naming it.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"image folder {folder} does not exist; {_fetch_hint(folder.name, folder.parent)} first")
+    if names is None:
+        files = [p.name for p in folder.iterdir() if p.is_file() and _is_image(p.name)]
+    else:
+        files = list(names)
+    images: dict[str, np.ndarray] = {}
+    for name in sorted(files):
+        path = folder / name
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"image {path} is missing; {_fetch_hint(folder.name, folder.parent)} to restore it")
+        stem = Path(name).stem
+        if stem in images:
+            raise ValueError(f"two images in {folder} share the stem {stem!r}")
+        images[stem] = _decode(path)
+    return images
+
+
+def load_entry_images(name: str, root: str | os.PathLike = "data",
+                      limit: int | None = None) -> dict[str, np.ndarray]:
+    """The PNG/JPEG files that registry entry ``name`` lists, decoded from ``<root>/<name>/``.
+
+    Other files of the entry (manifests, notes) are skipped. ``limit`` keeps the first
+    ``limit`` images in sorted file-name order.
+    """
+    from jscc_core.registry import entry_checksums
+
+    files = sorted(f for f in entry_checksums(name) if _is_image(f))
+    if not files:
+        raise ValueError(f"registry entry {name!r} lists no PNG/JPEG images")
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1 or None, got {limit}")
+        files = files[:limit]
+    folder = Path(root) / name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data set {name!r} is not in {folder}; {_fetch_hint(name, Path(root))} first")
+    return load_folder(folder, files)
+
+
+def load_cifar_subset(root: str | os.PathLike = "data", split: str = "train") -> np.ndarray:
+    """The ``split`` images ("train": 4000, "test": 1000) of the CIFAR-10 subset as uint8 (N, 32, 32, 3)."""
+    if split not in CIFAR_SPLITS:
+        raise ValueError(f"split must be one of {CIFAR_SPLITS}, got {split!r}")
+    from jscc_core.registry import entry_checksums
+
+    (filename,) = entry_checksums(CIFAR_ENTRY)
+    path = Path(root) / CIFAR_ENTRY / filename
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; {_fetch_hint(CIFAR_ENTRY, Path(root))} first")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            x = npz[f"x_{split}"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path} is not a readable CIFAR-10 subset ({exc.__class__.__name__}: {exc})") from exc
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3):
+        raise ValueError(f"{path}: x_{split} has dtype {x.dtype} and shape {x.shape}, expected uint8 (N, 32, 32, 3)")
+    return x
+
+
+def to_tensor(images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+    """uint8 images -- one (H, W, 3), a stack (N, H, W, 3) or a list of equal-size (H, W, 3) -- as float (B, 3, H, W) in [0, 1]."""
+    if isinstance(images, np.ndarray):
+        arr = images[None] if images.ndim == 3 else images
+    else:
+        if len(images) == 0:
+            raise ValueError("to_tensor got no images")
+        shapes = {np.shape(im) for im in images}
+        if len(shapes) > 1:
+            raise ValueError(f"images differ in shape ({sorted(shapes)}); convert them one at a time")
+        arr = np.stack(images)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"expected uint8 images, got {arr.dtype}")
+    if arr.ndim != 4 or arr.shape[3] != 3:
+        raise ValueError(f"expected (H, W, 3) or (N, H, W, 3) images, got shape {arr.shape}")
+    t = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2)
+    return t.to(torch.float32, memory_format=torch.contiguous_format).div_(255)
+
+
+def to_uint8(tensor: torch.Tensor) -> np.ndarray:
+    """A float image tensor in [0, 1], (B, 3, H, W) or (3, H, W), as uint8 (B, H, W, 3) or (H, W, 3): rounded and clamped."""
+    if tensor.ndim not in (3, 4) or tensor.shape[-3] != 3:
+        raise ValueError(f"expected a (B, 3, H, W) or (3, H, W) tensor, got shape {tuple(tensor.shape)}")
+    x = tensor.detach().to("cpu", torch.float32).mul(255).round_().clamp_(0, 255).to(torch.uint8)
+    return np.ascontiguousarray(x.movedim(-3, -1).numpy())
+
+
+class RandomCrops:
+    """Random ``size`` x ``size`` crops (and horizontal flips) of uint8 images, as training batches.
+
+    ``images``: a sequence of uint8 (H, W, 3) arrays of any sizes, or a stacked uint8
+    (N, H, W, 3) array such as the CIFAR subset (``size`` = 32 then gives whole images, only
+    flipped at random). Images stay uint8; only the sampled crops are converted to float.
+
+    Each :meth:`sample` call draws, from torch's global generator and in this order, the
+    image indices, the crop offsets and (if ``flip``) the flips, using the same number of
+    draws for a given batch size, so the generator state saved in a training checkpoint
+    reproduces every later batch.
+    """
+
+    def __init__(self, images: Sequence[np.ndarray] | np.ndarray, size: int, flip: bool = True):
+        if int(size) != size or size < 1:
+            raise ValueError(f"crop size must be a positive integer, got {size}")
+        self.size = int(size)
+        self.flip = bool(flip)
+        if isinstance(images, np.ndarray):
+            if images.ndim != 4 or images.shape[3] != 3:
+                raise ValueError(f"a stacked image array must be (N, H, W, 3), got shape {images.shape}")
+            if images.dtype != np.uint8:
+                raise ValueError(f"images must be uint8, got {images.dtype}")
+        if len(images) == 0:
+            raise ValueError("RandomCrops needs at least one image")
+        for i, im in enumerate(images):
+            if not isinstance(im, np.ndarray) or im.dtype != np.uint8 or im.ndim != 3 or im.shape[2] != 3:
+                what = f"{im.dtype} {im.shape}" if isinstance(im, np.ndarray) else type(im).__name__
+                raise ValueError(f"image {i} must be a uint8 (H, W, 3) array, got {what}")
+            if im.shape[0] < self.size or im.shape[1] < self.size:
+                raise ValueError(
+                    f"image {i} is {im.shape[0]}x{im.shape[1]} (HxW), smaller than the crop size {self.size}; "
+                    "drop it or use a smaller crop")
+        self.images = images if isinstance(images, np.ndarray) else list(images)
+        # number of valid offsets per image along height and width
+        spans = np.array([(im.shape[0] - self.size + 1, im.shape[1] - self.size + 1) for im in images],
+                         dtype=np.int64)
+        self._spans = torch.from_numpy(spans)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __repr__(self) -> str:
+        return f"RandomCrops({len(self)} images, size={self.size}, flip={self.flip})"
+
+    def sample(self, batch_size: int) -> torch.Tensor:
+        """A float32 batch (batch_size, 3, size, size) in [0, 1]."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        index = torch.randint(len(self.images), (batch_size,))
+        # uniform offsets in [0, span): floor of a float64 uniform times the span
+        u = torch.rand(batch_size, 2, dtype=torch.float64)
+        spans = self._spans[index]
+        offsets = torch.minimum((u * spans).floor_().to(torch.int64), spans - 1)
+        flips = torch.rand(batch_size) < 0.5 if self.flip else torch.zeros(batch_size, dtype=torch.bool)
+        s = self.size
+        out = np.empty((batch_size, s, s, 3), dtype=np.uint8)
+        for b, (i, (top, left), f) in enumerate(zip(index.tolist(), offsets.tolist(), flips.tolist())):
+            crop = self.images[i][top:top + s, left:left + s]
+            out[b] = crop[:, ::-1] if f else crop
+        t = torch.from_numpy(out).permute(0, 3, 1, 2)
+        return t.to(torch.float32, memory_format=torch.contiguous_format).div_(255)
+
+    __call__ = sample
