@@ -4,12 +4,11 @@ from __future__ import annotations
 from jscc_core.digital.mcs import AWGN_ENVELOPE, MCS, snr_threshold_db
 from jscc_core.digital.separation import CAPACITY, parse_mcs
 from jscc_core.profiles import ProfileError
-from jscc_core.registry import entry_checksums
+from pipelines.data import DATA_ROOT, data_files, fetch_stage
 from pipelines.profile import profile_dep, results_dir
 from pipelines.stages import PYTHON, Stage
 
 MODULE = f"{PYTHON} -m pipelines.separation.run"
-DATA_ROOT = "data"
 CORE = "packages/core/src/jscc_core"
 LINK_CODE = tuple(f"{CORE}/digital/{m}.py" for m in ("ldpc", "mcs", "abstraction"))
 SEPARATION_CODE = LINK_CODE + tuple(f"{CORE}/digital/{m}.py" for m in ("codecs", "rate_control", "separation")) + (
@@ -36,16 +35,6 @@ def sweep_schemes(sweep: dict) -> list:
         items = list(AWGN_ENVELOPE) if key == "envelope" else [CAPACITY] if key == CAPACITY else [parse_mcs(name)]
         out += [m for m in items if m not in out]
     return out
-
-
-def data_files(name: str) -> tuple[str, ...]:
-    return tuple(f"{DATA_ROOT}/{name}/{f}" for f in sorted(entry_checksums(name)))
-
-
-def fetch_stage(name: str) -> Stage:
-    """Copy a registry entry into data/<name>/ (from $JSCC_DATA_MIRROR, checking every sha256)."""
-    return Stage(name=f"data_{name}", cmd=f"{PYTHON} -m jscc_core.registry fetch {name} --root {DATA_ROOT} -q",
-                 deps=(f"{CORE}/registry.yaml",), outs=data_files(name), mem_mb=500, runtime_min=10)
 
 
 def check_separation(profile) -> None:

@@ -98,12 +98,15 @@ def load_entry_images(name: str, root: str | os.PathLike = "data",
                       limit: int | None = None) -> dict[str, np.ndarray]:
     """The PNG/JPEG files that registry entry ``name`` lists, decoded from ``<root>/<name>/``.
 
-    Other files of the entry (manifests, notes) are skipped. ``limit`` keeps the first
-    ``limit`` images in sorted file-name order.
+    Other files of the entry (manifests, notes) are skipped. A user-supplied entry (no file list,
+    e.g. Open Images) is every PNG/JPEG image in the folder. ``limit`` keeps the first ``limit``
+    images in sorted file-name order.
     """
-    from jscc_core.registry import entry_checksums
+    from jscc_core.registry import entry_checksums, get_entry
 
     files = sorted(f for f in entry_checksums(name) if _is_image(f))
+    if not files and get_entry(name).user_supplied and (Path(root) / name).is_dir():
+        files = sorted(p.name for p in (Path(root) / name).iterdir() if p.is_file() and _is_image(p.name))
     if not files:
         raise ValueError(f"registry entry {name!r} lists no PNG/JPEG images")
     if limit is not None:

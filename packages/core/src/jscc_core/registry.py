@@ -552,6 +552,12 @@ def _cmd_fetch(args) -> int:
                  progress=not args.quiet, allow_unverified=args.allow_unverified,
                  registry=args.registry)
     print(f"{args.name}: ready in {path} ({time.monotonic() - t0:.1f} s)")
+    if args.list:  # the files now present: what a pipeline stage declares for a user-supplied entry
+        names = sorted(str(p.relative_to(path)) for p in Path(path).rglob("*") if p.is_file() and p.name != STAMP_NAME)
+        out = Path(args.list)
+        tmp = _tmp_beside(out)
+        tmp.write_text("".join(n + "\n" for n in names))
+        os.replace(tmp, out)
     return 0
 
 
@@ -577,6 +583,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     f.add_argument("--allow-unverified", action="store_true",
                    help="accept entries that have no published checksum")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    f.add_argument("--list", default=None, metavar="FILE", help="write the entry's local file names to FILE")
     f.set_defaults(func=_cmd_fetch)
     v = sub.add_parser("verify", help="re-hash the local files of an entry")
     v.add_argument("name")
