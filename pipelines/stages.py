@@ -51,10 +51,11 @@ class Stage:
         return files
 
 
-# Short figure names users type: reports/figNN.pdf is NTSCC's Fig. NN.  Every paper's
+# Short figure names users type: reports/figNN.pdf (tableN.pdf) is NTSCC's Fig. NN (Table N).  Every paper's
 # canonical path is reports/<paper id>/figNN.pdf (ids: ntscc, gjscc, dgm), which is
 # what the other papers' figures use.
-SHORT_ALIASES = {"fig09": "ntscc", "fig10": "ntscc", "fig12": "ntscc"}
+SHORT_ALIASES = {"fig08": "ntscc", "fig09": "ntscc", "fig10": "ntscc", "fig11": "ntscc", "fig12": "ntscc",
+                 "fig17": "ntscc", "table1": "ntscc", "table3": "ntscc"}
 SIDECARS = ("pdf", "csv", "json")
 
 
@@ -76,12 +77,19 @@ def alias_stages() -> list[Stage]:
 
 def all_stages(profile_ref: str) -> list[Stage]:
     """Every stage of every paper pipeline for the profile named or pointed to by ``profile_ref``."""
+    from pipelines.ntscc.image_stages import image_stages
     from pipelines.ntscc.stages import banana_stages, fig12_stages
     from pipelines.separation.stages import separation_stages
 
     profile = load(profile_ref)
-    return (banana_stages(profile, profile_ref) + separation_stages(profile, profile_ref)
-            + fig12_stages(profile, profile_ref) + alias_stages())
+    stages = (banana_stages(profile, profile_ref) + separation_stages(profile, profile_ref)
+              + image_stages(profile, profile_ref) + fig12_stages(profile, profile_ref) + alias_stages())
+    unique: dict[str, Stage] = {}
+    for st in stages:  # a data set fetched for several papers is one stage
+        if st.name in unique and unique[st.name] != st:
+            raise ValueError(f"two different stages are named {st.name}")
+        unique.setdefault(st.name, st)
+    return list(unique.values())
 
 
 def dvc_yaml(profile_ref: str) -> str:

@@ -1,16 +1,19 @@
 """NTSCC Fig. 12: PSNR versus SNR on Kodak at R = 1/16 over AWGN.
 
-(a) the separation baselines: "HEVC-intra + LDPC" as the envelope of the best MCS at each
-SNR (a genie that knows the SNR) and "HEVC-intra + capacity";
-(c) graceful degradation: one MCS chosen for an *estimated* SNR and used at every actual
-SNR, which falls off a cliff below it.
+(a) NTSCC (the best model whose mean R is at most 1/16 at each SNR) and deep JSCC at R = 1/16
+against "HEVC-intra + LDPC" as the envelope of the best MCS at each SNR (a genie that knows the
+SNR) and "HEVC-intra + capacity";
+(c) graceful degradation: the learned models, trained at one SNR, tested across SNRs, and one
+MCS chosen for an *estimated* SNR and used at every actual SNR, which falls off a cliff below it.
 
-Everything is read from the per-image CSV of a separation sweep (pipelines.separation), so
-the figure never re-runs the baselines.  Writes fig12.pdf, fig12.csv (every plotted point,
-results contract) and fig12.json (provenance).
+Everything is read from the per-image CSVs of a separation sweep (pipelines.separation) and of
+the image models' evaluations (pipelines.ntscc.images), so the figure never re-runs them.
+Without ``--eval`` files only the separation curves are drawn.  Writes fig12.pdf, fig12.csv
+(every plotted point, results contract) and fig12.json (provenance).
 
     python -m pipelines.ntscc.fig12 --profile mini --sweep-csv results/mini/separation/kodak_awgn.csv \
-        --bler-dir results/mini/separation/bler --out reports/ntscc/fig12.pdf
+        --bler-dir results/mini/separation/bler --eval results/mini/ntscc/images/*/eval.csv \
+        --out reports/ntscc/fig12.pdf
 """
 from __future__ import annotations
 
@@ -55,7 +58,31 @@ def _rows(panel: str, method: str, results, run_id: str, **extra) -> list[Result
     return out
 
 
-def render(profile, sweep_csv: Path, bler_dir: Path, out_pdf: Path) -> None:
+def learned_curves(evals: list[Path], max_cbr: float) -> dict[str, list]:
+    """Per SNR, the NTSCC operating point (any model, eta_fig12) with the best mean PSNR among those
+    with mean R <= max_cbr, and the deep JSCC model whose R is max_cbr: {method: points by SNR}."""
+    from pipelines.ntscc.image_figures import operating_points, read_eval
+
+    curves: dict[str, dict] = {}
+    for p in operating_points([read_eval(path) for path in evals]):
+        if p.variant == "deepjscc" and abs(p.cbr - max_cbr) > 1e-6:
+            continue
+        if p.variant == "ntscc" and p.cbr > max_cbr + 1e-9:
+            continue
+        best = curves.setdefault(p.method, {}).get(p.snr_db)
+        if best is None or p.psnr > best.psnr:
+            curves[p.method][p.snr_db] = p
+    return {m: [c[s] for s in sorted(c)] for m, c in curves.items() if c}
+
+
+def _learned_rows(panel: str, method: str, pts: list) -> list[ResultRow]:
+    return [ResultRow(figure=FIG, panel=panel, method=method, dataset="kodak", snr_db=p.snr_db,
+                      bandwidth_ratio=p.cbr, metric="psnr", value=p.psnr, run_id=p.run_key,
+                      extra={"model": p.model, "eta": p.eta, "train_snr_db": p.train_snr_db,
+                             "n_images": p.n_images, "channel_use": "complex"}) for p in pts]
+
+
+def render(profile, sweep_csv: Path, bler_dir: Path, out_pdf: Path, evals: list[Path] | None = None) -> None:
     started = time.perf_counter()
     cfg = profile.get("ntscc.fig12")
     sep = profile.get("separation")
@@ -70,8 +97,16 @@ def render(profile, sweep_csv: Path, bler_dir: Path, out_pdf: Path) -> None:
     if len(ratio) != 1:
         raise ValueError(f"{sweep_csv}: Fig. 12 needs one bandwidth ratio, the sweep has {ratio}")
 
+    evals = [Path(e) for e in evals or []]
+    learned = learned_curves(evals, ratio[0]) if evals else {}
+    styles = {"NTSCC": dict(marker="o", color="tab:blue"), "Deep JSCC": dict(marker="s", color="tab:green")}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
     rows: list[ResultRow] = []
+    for method, pts in learned.items():
+        for ax, panel in zip(axes, "ac"):
+            ax.plot([p.snr_db for p in pts], [p.psnr for p in pts], "-", label=f"{method} (trained at "
+                    f"{pts[0].train_snr_db:g} dB)", **styles.get(method, dict(marker="o")))
+            rows += _learned_rows(panel, method, pts)
     # (a) envelope over the MCS set and the capacity bound
     ax = axes[0]
     env = envelope([r for r in results if r.mcs in mcs_names])
@@ -92,7 +127,7 @@ def render(profile, sweep_csv: Path, bler_dir: Path, out_pdf: Path) -> None:
 
     # (c) one MCS per estimated SNR, used at every actual SNR
     ax = axes[1]
-    checks = []
+    checks, cliff_drops = [], []
     for snr_est in cfg["cliff_snr_est_db"]:
         mcs = select_for_snr_estimate(snr_est, [m for m in schemes if m != CAPACITY], bler_tables=tables)
         picked = [r for r in results if r.mcs == mcs.name]
@@ -105,11 +140,23 @@ def render(profile, sweep_csv: Path, bler_dir: Path, out_pdf: Path) -> None:
         above = p[s >= snr_est]
         below = p[s < snr_est]
         drop = float(above.min() - below.min()) if above.size and below.size else float("nan")
+        cliff_drops.append(drop)
         checks.append((f"{mcs.name} chosen for {snr_est:g} dB falls off a cliff below it",
                        bool(c.cliff_snr_db is not None and drop > 3.0),
                        f"image-loss rate crosses 1/2 at {c.cliff_snr_db:.2f} dB, PSNR falls by {drop:.1f} dB"
                        if c.cliff_snr_db is not None else f"loss rate never crosses 1/2 in {s.min():g}..{s.max():g} dB"))
-    ax.set_title("(c) graceful degradation: MCS fixed for an estimated SNR", fontsize=9)
+    for method, pts in learned.items():
+        train_snr = pts[0].train_snr_db
+        below = [p for p in pts if p.snr_db <= train_snr]
+        drops = [(lo.snr_db, hi.psnr - lo.psnr) for lo, hi in zip(below, below[1:])]
+        worst = max(drops, key=lambda d: d[1]) if drops else None
+        ok = worst is not None and bool(cliff_drops) and worst[1] < min(cliff_drops) / 2  # at most half a cliff
+        checks.append((f"{method} degrades gracefully below its training SNR ({train_snr:g} dB)", ok,
+                       f"largest PSNR fall between neighbouring test SNRs {worst[1]:.1f} dB (from {worst[0]:g} dB up), "
+                       f"vs the separation cliffs' {', '.join(f'{c:.1f}' for c in cliff_drops)} dB"
+                       if worst else "no test SNR below the training SNR"))
+    ax.set_title("(c) graceful degradation: learned models trained at one SNR; MCS fixed for an estimated SNR",
+                 fontsize=8)
     for ax in axes:
         ax.set_xlabel("SNR (dB), Es/N0 per complex channel use")
         ax.set_ylabel("PSNR (dB), Kodak mean")
@@ -117,7 +164,8 @@ def render(profile, sweep_csv: Path, bler_dir: Path, out_pdf: Path) -> None:
         ax.legend(fontsize=7, loc="lower right")
     notes = [f"{'HOLDS' if ok else 'DOES NOT HOLD'}: {claim} ({detail})" for claim, ok, detail in checks]
     notes.append(f"link mode {sep['mode']}; lost images shown as the data set's mean colour; "
-                 "learned schemes (NTSCC, deep JSCC) are added by the image-model stages")
+                 + ("learned models are trained at one SNR and tested at every SNR, in (a) too"
+                    if learned else "learned schemes are not evaluated in this run"))
     fig.text(0.01, 0.01, f"profile {profile.name}: " + " | ".join(notes), fontsize=6, va="bottom", wrap=True)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
 
@@ -126,7 +174,8 @@ def render(profile, sweep_csv: Path, bler_dir: Path, out_pdf: Path) -> None:
     write_results_csv(rows, out_pdf.with_suffix(".csv"))
     prov = write_provenance(
         out_pdf.with_suffix(".json"), profile=profile, data_checksums=meta["data_checksums"],
-        mlflow_run_ids=[meta["run_id"]], wall_time_s=time.perf_counter() - started, seed=int(profile["seed"]),
+        mlflow_run_ids=[meta["run_id"]] + [json.loads(e.with_suffix(".json").read_text())["run_id"] for e in evals],
+        wall_time_s=time.perf_counter() - started, seed=int(profile["seed"]),
         extra={"figure": "NTSCC fig12", "run_keys": {run_key: meta["run_id"]},
                "stage_time_s": round(meta["wall_time_s"] + time.perf_counter() - started, 3),
                "findings": [{"claim": c, "holds": ok, "detail": d} for c, ok, d in checks], "notes": notes})
@@ -140,10 +189,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", default=None, help="profile name (mini, paper) or YAML path")
     parser.add_argument("--sweep-csv", required=True, help="per-image CSV of the separation sweep")
     parser.add_argument("--bler-dir", required=True, help="BLER tables (mode abstraction)")
+    parser.add_argument("--eval", nargs="*", default=[], help="eval.csv files of the image models")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     try:
-        render(load(args.profile), Path(args.sweep_csv), Path(args.bler_dir), Path(args.out))
+        render(load(args.profile), Path(args.sweep_csv), Path(args.bler_dir), Path(args.out), args.eval)
     except (ProfileError, FileNotFoundError, ValueError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
 

@@ -96,7 +96,7 @@ def banana_stages(profile, profile_ref: str) -> list[Stage]:
 
 
 def fig12_stages(profile, profile_ref: str) -> list[Stage]:
-    """Fig. 12 from the separation sweep it names (learned schemes join with the image models)."""
+    """Fig. 12 from the separation sweep it names and the image models' evaluations."""
     from pipelines.separation.stages import bler_tables_needed, separation_paths, sweep_outputs, sweep_schemes
 
     cfg = profile.get("ntscc.fig12")
@@ -104,12 +104,16 @@ def fig12_stages(profile, profile_ref: str) -> list[Stage]:
     if cfg["sweep"] not in sweeps:
         raise ProfileError(f"profile {profile.name!r}: ntscc.fig12.sweep = {cfg['sweep']!r} is not a key of "
                            f"separation.sweeps ({', '.join(sweeps)})")
+    from pipelines.ntscc.image_stages import fig12_learned_evals
+
     csv, meta = sweep_outputs(profile, cfg["sweep"])
     bler = separation_paths(profile)["bler"]
+    evals = fig12_learned_evals(profile)
     return [Stage(
         name="ntscc_fig12",
         cmd=f"{PYTHON} -m pipelines.ntscc.fig12 --profile {profile_ref} --sweep-csv {csv} --bler-dir {bler} "
-            f"--out reports/ntscc/fig12.pdf",
+            f"--eval {' '.join(evals)} --out reports/ntscc/fig12.pdf",
         deps=(profile_dep(profile_ref), "pipelines/ntscc/fig12.py", "packages/core/src/jscc_core/results.py", csv, meta)
+        + tuple(evals) + tuple(e.replace(".csv", ".json") for e in evals)
         + bler_tables_needed(profile, sweep_schemes(sweeps[cfg["sweep"]])),
         outs=tuple(f"reports/ntscc/fig12.{ext}" for ext in ("pdf", "csv", "json")), runtime_min=5)]

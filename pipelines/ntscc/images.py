@@ -1,0 +1,434 @@
+"""Stage entry points for NTSCC on images (Sections IV-C..E): training, evaluation, rate maps, timing.
+
+    python -m pipelines.ntscc.images train-ntc        --profile mini --lmbda 64 --out DIR
+    python -m pipelines.ntscc.images train-ntscc      --profile mini --lmbda 64 --ntc DIR/model.pt --out DIR [--variant comparison_i]
+    python -m pipelines.ntscc.images train-deepjscc   --profile mini --c-out 3 --out DIR
+    python -m pipelines.ntscc.images train-comparison-ii --profile mini --cbr 0.0625 --ntc DIR/model.pt --out DIR
+    python -m pipelines.ntscc.images evaluate         --profile mini --model DIR --data data
+    python -m pipelines.ntscc.images rate-maps        --profile mini --models DIR... --data data --out DIR
+    python -m pipelines.ntscc.images time-models      --profile mini --ntscc DIR --deepjscc DIR --sweep-csv CSV --data data --out DIR
+
+A model folder holds model.pt and run.json (what was trained, MLflow run); ``evaluate`` adds
+eval.csv (one row per test image and operating point) and eval.json. Training state is
+checkpointed under checkpoints/<profile>/ (not a declared output), so an interrupted stage
+resumes where it stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import time
+import zlib
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from jscc_core.channels import ComplexAWGN
+from jscc_core.determinism import seed_everything
+from jscc_core.images import RandomCrops, load_entry_images, to_tensor
+from jscc_core.metrics import ms_ssim, ms_ssim_db, psnr
+from jscc_core.profiles import ProfileError
+from jscc_core.registry import RegistryError, entry_checksums
+from jscc_core.tracking import track_run
+from ntscc.image.deepjscc import DeepJSCC
+from ntscc.image.jscc import JSCCConfig
+from ntscc.image.model import ImageNTSCC, ImageNTSCCConfig
+from ntscc.image.ntc import ImageNTC, NTCConfig
+from ntscc.image.objectives import deepjscc_objective, ntc_objective, ntscc_objective
+from ntscc.training import CheckpointError, TrainSchedule, load_weights, train
+from pipelines.profile import load
+
+EXPERIMENT = "ntscc-images"
+METHODS = {"ntscc": "NTSCC", "comparison_i": "NTSCC w/o refinement (Comparison-I)",
+           "comparison_ii": "Transformer deep JSCC (Comparison-II)", "deepjscc": "Deep JSCC"}
+EVAL_COLUMNS = ("method", "model", "variant", "distortion", "lmbda", "eta", "train_snr_db", "snr_db", "image_id",
+                "psnr", "ms_ssim", "ms_ssim_db", "k_y", "k_z", "k_q", "k", "cbr", "run_key")
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def images_cfg(profile) -> dict:
+    return profile.get("ntscc.images")
+
+
+def ntc_config(cfg: dict) -> NTCConfig:
+    n = cfg["ntc"]
+    return NTCConfig(c=n["c"], embed_dims=tuple(n["embed_dims"]), depths=tuple(n["depths"]), heads=n["heads"],
+                     window=n["window"], hyper_channels=n["hyper_channels"])
+
+
+def ntscc_config(cfg: dict, variant: str = "ntscc", cbr: float | None = None) -> ImageNTSCCConfig:
+    j = cfg["jscc"]
+    jscc = JSCCConfig(c=cfg["ntc"]["c"], d=j["d"], n_e=j["n_e"], n_d=j["n_d"], heads=j["heads"],
+                      rate_values=tuple(j["rate_values"]))
+    config = ImageNTSCCConfig(ntc_config(cfg), jscc, side_info=cfg["side_info"])
+    if variant == "comparison_i":
+        return config.comparison_i()
+    if variant == "comparison_ii":
+        return config.comparison_ii(config.fixed_rate_for_cbr(cbr))
+    return config
+
+
+def schedule(cfg: dict, kind: str) -> TrainSchedule:
+    s = cfg["schedules"][kind]
+    return TrainSchedule(steps=s["steps"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
+                         checkpoint_every=s["checkpoint_every"], log_every=s["log_every"],
+                         lr_final_ratio=s["lr_final_ratio"])
+
+
+def stage_seed(base: int, name: str) -> int:
+    return (base + zlib.crc32(name.encode())) % (2**31)
+
+
+def fingerprint(profile, kind: str, **extra) -> str:
+    blob = json.dumps({"kind": kind, "cfg": profile.to_dict()["ntscc"]["images"], "seed": profile["seed"], **extra},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def model_tag(variant: str, distortion: str = "mse", *, lmbda: float | None = None, c_out: int | None = None,
+              cbr: float | None = None) -> str:
+    """Folder name of a trained model: ntscc_mse_lam64, deepjscc_mse_c3, comparison_ii_mse_cbr0.0625."""
+    if lmbda is not None:
+        return f"{variant}_{distortion}_lam{lmbda:g}"
+    if c_out is not None:
+        return f"{variant}_{distortion}_c{c_out}"
+    return f"{variant}_{distortion}_cbr{cbr:g}"
+
+
+def training_crops(profile, data_root: Path) -> RandomCrops:
+    """Random crops of the training set's images large enough for one crop (never the test set)."""
+    cfg = images_cfg(profile)
+    images = load_entry_images(cfg["train_set"], data_root)
+    usable = [im for im in images.values() if min(im.shape[:2]) >= cfg["crop"]]
+    if not usable:
+        raise ValueError(f"no image of {cfg['train_set']} is at least {cfg['crop']} pixels on each side")
+    return RandomCrops(usable, cfg["crop"])
+
+
+def test_images(profile, data_root: Path) -> dict[str, np.ndarray]:
+    cfg = images_cfg(profile)
+    return load_entry_images(cfg["test_set"], data_root, limit=cfg.get("test_limit"))
+
+
+def data_checksums(profile) -> dict[str, str]:
+    cfg = images_cfg(profile)
+    out = {}
+    for name in (cfg["train_set"], cfg["test_set"]):
+        out.update({f"{name}/{k}": v for k, v in entry_checksums(name).items()})
+    return out
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, params: dict, sched_kind: str) -> None:
+    """Seed, build the model (after seeding), train with resumable checkpoints, save weights and run.json."""
+    cfg = images_cfg(profile)
+    started = time.perf_counter()
+    crops = training_crops(profile, Path(args.data))
+    seed_everything(stage_seed(int(profile["seed"]), name), threads=int(profile["threads"]))
+    model = make_model()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = Path("checkpoints") / profile.name / "ntscc" / "images" / out.name / "checkpoint.pt"
+    fp = fingerprint(profile, kind, **params)
+    run_key = f"ntscc_images_{name}@{fp}"
+    sched = schedule(cfg, sched_kind)
+    with track_run(EXPERIMENT, f"train-{name}",
+                   params={"profile": profile.name, "kind": kind, **params, "schedule": asdict(sched),
+                           "crop": cfg["crop"], "train_set": cfg["train_set"]},
+                   tags={"run_key": run_key, "profile_sha256": profile.sha256}) as run:
+        logs = train(model, loss_fn, crops.sample, sched, ckpt, fp,
+                     on_log=lambda step, m: run.log_metrics(m, step=step), desc=name)
+        if isinstance(model, (ImageNTC, ImageNTSCC)):
+            model.update(force=True)  # entropy-coding tables of z (real bitstreams at evaluation)
+        torch.save(model.state_dict(), out / "model.pt")
+        meta = {"kind": kind, "name": name, "params": params, "final": logs, "run_id": run.run_id, "run_key": run_key,
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "wall_time_s": round(time.perf_counter() - started, 3)}
+        (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        run.log_artifact(out / "run.json")
+    print(f"{name}: {logs} -> {out}")
+
+
+def cmd_train_ntc(args) -> None:
+    profile = load(args.profile)
+    cfg = images_cfg(profile)
+    name = f"ntc_{args.distortion}_lam{args.lmbda:g}"
+    _train_stage(args, profile, "ntc", name, lambda: ImageNTC(ntc_config(cfg)),
+                 ntc_objective(args.lmbda, args.distortion),
+                 {"lmbda": args.lmbda, "distortion": args.distortion, "tag": name}, "ntc")
+
+
+def _with_pretrained_ntc(config: ImageNTSCCConfig, path: str) -> ImageNTSCC:
+    """Algorithm 1, line 1: g_a, g_s, h_a, h_s and the entropy models from a trained NTC."""
+    ntc = load_weights(ImageNTC(config.ntc), Path(path))
+    return ImageNTSCC.from_pretrained_ntc(config, ntc)
+
+
+def cmd_train_ntscc(args) -> None:
+    profile = load(args.profile)
+    cfg = images_cfg(profile)
+    name = model_tag(args.variant, args.distortion, lmbda=args.lmbda)
+    eta = cfg["eta_train"][0] if len(cfg["eta_train"]) == 1 else tuple(cfg["eta_train"])
+    _train_stage(args, profile, args.variant, name, lambda: _with_pretrained_ntc(ntscc_config(cfg, args.variant), args.ntc),
+                 ntscc_objective(args.lmbda, cfg["train_snr_db"], eta, args.distortion),
+                 {"lmbda": args.lmbda, "distortion": args.distortion, "variant": args.variant, "tag": name,
+                  "ntc": args.ntc, "eta_train": cfg["eta_train"], "snr_db": cfg["train_snr_db"]}, "ntscc")
+
+
+def cmd_train_deepjscc(args) -> None:
+    profile = load(args.profile)
+    cfg = images_cfg(profile)
+    name = model_tag("deepjscc", args.distortion, c_out=args.c_out)
+    _train_stage(args, profile, "deepjscc", name, lambda: DeepJSCC(args.c_out, filters=cfg["deepjscc"]["filters"]),
+                 deepjscc_objective(cfg["train_snr_db"], args.distortion),
+                 {"c_out": args.c_out, "distortion": args.distortion, "tag": name, "snr_db": cfg["train_snr_db"]},
+                 "deepjscc")
+
+
+def cmd_train_comparison_ii(args) -> None:
+    profile = load(args.profile)
+    cfg = images_cfg(profile)
+    name = model_tag("comparison_ii", "mse", cbr=args.cbr)
+    _train_stage(args, profile, "comparison_ii", name,
+                 lambda: _with_pretrained_ntc(ntscc_config(cfg, "comparison_ii", args.cbr), args.ntc),
+                 deepjscc_objective(cfg["train_snr_db"], "mse"),
+                 {"cbr": args.cbr, "distortion": "mse", "tag": name, "ntc": args.ntc, "snr_db": cfg["train_snr_db"]},
+                 "comparison_ii")
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def load_model(profile, folder: Path):
+    """(model in eval mode, run.json) of a trained model folder."""
+    cfg = images_cfg(profile)
+    meta = json.loads((folder / "run.json").read_text())
+    p = meta["params"]
+    if meta["kind"] == "deepjscc":
+        model = DeepJSCC(p["c_out"], filters=cfg["deepjscc"]["filters"])
+    elif meta["kind"] == "comparison_ii":
+        model = ImageNTSCC(ntscc_config(cfg, "comparison_ii", p["cbr"]))
+    elif meta["kind"] == "ntc":
+        model = ImageNTC(ntc_config(cfg))
+    else:
+        model = ImageNTSCC(ntscc_config(cfg, meta["kind"]))
+    return load_weights(model, folder / "model.pt").eval(), meta
+
+
+def operating_points(cfg: dict, kind: str) -> list[tuple[float | None, float]]:
+    """(eta, SNR) pairs a model is evaluated at: the eta sweep at the Fig. 11 SNR, the SNR sweep at eta_fig12."""
+    if kind in ("deepjscc", "comparison_ii"):
+        snrs = sorted(set(cfg["test_snr_db"]) | {cfg["fig11_snr_db"]})
+        return [(None, s) for s in snrs]
+    points = [(eta, cfg["fig11_snr_db"]) for eta in cfg["eta_test"]]
+    points += [(cfg["eta_fig12"], s) for s in cfg["test_snr_db"]]
+    return list(dict.fromkeys(points))
+
+
+@torch.no_grad()
+def _deepjscc_record(model: DeepJSCC, x: torch.Tensor, snr_db: float, generator: torch.Generator) -> dict:
+    channel = ComplexAWGN(snr_db)
+    out = model(x, lambda s: channel(s, generator=generator))
+    x_hat = out["x_hat"].clamp(0, 1)
+    m = float(ms_ssim(x, x_hat, data_range=1.0)[0])
+    k = float(out["k"].reshape(-1)[0])
+    return {"psnr": float(psnr(x, x_hat)[0]), "ms_ssim": m, "ms_ssim_db": float(ms_ssim_db(m)),
+            "k_y": k, "k_z": 0.0, "k_q": 0.0, "k": k, "cbr": float(out["cbr"].reshape(-1)[0])}
+
+
+def cmd_evaluate(args) -> None:
+    profile = load(args.profile)
+    cfg = images_cfg(profile)
+    folder = Path(args.model)
+    model, meta = load_model(profile, folder)
+    kind, p = meta["kind"], meta["params"]
+    images = test_images(profile, Path(args.data))
+    points = operating_points(cfg, kind)
+    seed = stage_seed(int(profile["seed"]), "evaluate")
+    started = time.perf_counter()
+    run_key = f"ntscc_images_eval_{meta['name']}@{fingerprint(profile, 'evaluate', model=meta['run_key'])}"
+    rows = []
+    with track_run(EXPERIMENT, f"evaluate-{meta['name']}",
+                   params={"profile": profile.name, "model": meta["name"], "points": points, "images": len(images)},
+                   tags={"run_key": run_key, "profile_sha256": profile.sha256, "model_run_id": meta["run_id"]}) as run:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(points) * len(images), desc=f"evaluate {meta['name']}",
+                   disable=os.environ.get("JSCC_PROGRESS", "1") == "0", mininterval=2.0)
+        for j, (eta, snr) in enumerate(points):
+            for i, (image_id, img) in enumerate(images.items()):
+                # noise seeded per (point, image): a point does not change when others are added
+                g = torch.Generator().manual_seed(stage_seed(seed, f"{eta}/{snr}/{image_id}"))
+                x = to_tensor(img)
+                if kind == "deepjscc":
+                    rec = _deepjscc_record(model, x, snr, g)
+                else:
+                    rec = model.transmit(x, snr, eta, generator=g)[0]
+                rows.append({"method": METHODS[kind], "model": meta["name"], "variant": kind,
+                             "distortion": p.get("distortion", "mse"), "lmbda": p.get("lmbda", ""),
+                             "eta": "" if eta is None else eta, "train_snr_db": p.get("snr_db", cfg["train_snr_db"]),
+                             "snr_db": snr, "image_id": image_id, "run_key": run_key,
+                             **{k: rec[k] for k in ("psnr", "ms_ssim", "ms_ssim_db", "k_y", "k_z", "k_q", "k", "cbr")}})
+                bar.update(1)
+        bar.close()
+        out = folder / "eval.csv"
+        tmp = out.with_name(out.name + ".tmp")
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=EVAL_COLUMNS, lineterminator="\n")
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+        os.replace(tmp, out)
+        wall = time.perf_counter() - started
+        mean_psnr = float(np.mean([r["psnr"] for r in rows]))
+        run.log_metrics({"mean_psnr": mean_psnr, "seconds": wall})
+        run.log_artifact(out)
+        info = {"run_id": run.run_id, "run_key": run_key, "model_run_id": meta["run_id"], "model_run_key": meta["run_key"],
+                "wall_time_s": round(wall, 3), "parameters": meta["parameters"],
+                "train_wall_time_s": meta["wall_time_s"], "data_checksums": data_checksums(profile)}
+        (folder / "eval.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    print(f"{meta['name']}: {len(rows)} rows, mean PSNR {mean_psnr:.2f} dB, {wall:.0f} s")
+
+
+def cmd_rate_maps(args) -> None:
+    """Fig. 8: channel uses per patch on one test image for each NTSCC model."""
+    profile = load(args.profile)
+    cfg = images_cfg(profile)
+    image_id = cfg["fig08"]["image"]
+    images = load_entry_images(cfg["test_set"], Path(args.data))
+    if image_id not in images:
+        raise ProfileError(f"ntscc.images.fig08.image = {image_id!r} is not an image of {cfg['test_set']}")
+    x = to_tensor(images[image_id])
+    eta = cfg["fig08"]["eta"]
+    started = time.perf_counter()
+    lambdas, maps, cbrs, run_ids = [], [], [], {}
+    for folder in map(Path, args.models):
+        model, meta = load_model(profile, folder)
+        lambdas.append(meta["params"]["lmbda"])
+        maps.append(model.rate_map(x[0], eta).numpy())  # (h, w)
+        cbrs.append(float(maps[-1].sum() / x[0].numel()))  # k_y only: the map's uses over 3HW
+        run_ids[meta["name"]] = meta["run_id"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / "maps.npz", image=images[image_id], lambdas=np.array(lambdas), maps=np.stack(maps),
+                        cbr=np.array(cbrs), eta=np.float64(eta))
+    run_key = f"ntscc_images_fig08@{fingerprint(profile, 'fig08', models=sorted(run_ids.values()))}"
+    info = {"run_id": next(iter(run_ids.values())), "run_key": run_key, "image_id": image_id,
+            "model_run_ids": run_ids, "wall_time_s": round(time.perf_counter() - started, 3), "cbr_is": "k_y / (3 H W)"}
+    (out / "maps.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    print(f"rate maps of {image_id} for lambda {lambdas} -> {out}")
+
+
+def cmd_time_models(args) -> None:
+    """Table III: parameters and encode + decode time per test image, every method in one run."""
+    from jscc_core.digital.codecs import get_codec
+    from jscc_core.digital.mcs import NTSCC_BPG_LDPC
+    from jscc_core.digital.separation import frame_bits, link_for, read_image_results_csv
+
+    profile = load(args.profile)
+    cfg = images_cfg(profile)
+    torch.set_num_threads(int(profile["threads"]))
+    images = test_images(profile, Path(args.data))
+    snr = cfg["fig11_snr_db"]
+    started = time.perf_counter()
+    methods, run_ids = {}, []
+    for label, folder in (("NTSCC", args.ntscc), ("Deep JSCC", args.deepjscc)):
+        model, meta = load_model(profile, Path(folder))
+        run_ids.append(meta["run_id"])
+        g = torch.Generator().manual_seed(0)
+        times = []
+        for img in images.values():
+            x = to_tensor(img)
+            t0 = time.perf_counter()
+            if label == "Deep JSCC":
+                _deepjscc_record(model, x, snr, g)
+            else:
+                model.transmit(x, snr, cfg["eta_fig12"], generator=g)
+            times.append(time.perf_counter() - t0)
+        methods[label] = {"parameters": meta["parameters"], "seconds_per_image": float(np.mean(times)),
+                          "images": len(times), "model": meta["name"]}
+    # HEVC-intra + LDPC: encode at the quality the sweep chose at R = 1/16, LDPC encode, BP decode, HEVC decode
+    sweep = [r for r in read_image_results_csv(args.sweep_csv) if r.mcs == NTSCC_BPG_LDPC.name and r.quality is not None]
+    ratio = min({r.bandwidth_ratio for r in sweep}, key=lambda r: abs(r - 1 / 16))
+    quality = {r.image_id: r.quality for r in sweep if r.bandwidth_ratio == ratio}
+    codec, link = get_codec(profile.get("separation")["codec"]), link_for(NTSCC_BPG_LDPC)
+    times = []
+    for image_id, img in images.items():
+        if image_id not in quality:
+            continue
+        t0 = time.perf_counter()
+        stream = codec.encode(img, quality[image_id])
+        bits = frame_bits(stream, NTSCC_BPG_LDPC.k)
+        res = link(bits, snr, generator=torch.Generator().manual_seed(0))
+        codec.decode(np.packbits(res.bits.numpy().reshape(-1)[:8 * len(stream)].astype(np.uint8)).tobytes(), img.shape)
+        times.append(time.perf_counter() - t0)
+    methods["HEVC-intra + LDPC"] = {"parameters": None, "seconds_per_image": float(np.mean(times)),
+                                    "images": len(times), "bandwidth_ratio": ratio}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    run_key = f"ntscc_images_table3@{fingerprint(profile, 'table3', models=run_ids)}"
+    with track_run(EXPERIMENT, "time-models", params={"profile": profile.name, "images": len(images), "snr_db": snr},
+                   tags={"run_key": run_key, "profile_sha256": profile.sha256}) as run:
+        run.log_metrics({f"seconds_{k.replace(' ', '_').replace('+', 'and')}": v["seconds_per_image"]
+                         for k, v in methods.items()})
+        info = {"methods": methods, "run_id": run.run_id, "run_key": run_key, "model_run_ids": run_ids,
+                "device": f"CPU ({os.cpu_count()} cores)", "threads": torch.get_num_threads(),
+                "wall_time_s": round(time.perf_counter() - started, 3)}
+        (out / "timing.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(methods, indent=1))
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.ntscc.images", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name, fn, out=True):
+        p = sub.add_parser(name)
+        p.add_argument("--profile", default=None, help="profile name (mini, paper) or YAML path")
+        p.add_argument("--data", default="data", help="data root (jscc-data fetch --root)")
+        if out:
+            p.add_argument("--out", required=True)
+        p.set_defaults(fn=fn)
+        return p
+
+    for name, fn in (("train-ntc", cmd_train_ntc), ("train-ntscc", cmd_train_ntscc)):
+        p = add(name, fn)
+        p.add_argument("--lmbda", type=float, required=True)
+        p.add_argument("--distortion", choices=("mse", "ms_ssim"), default="mse")
+        if name == "train-ntscc":
+            p.add_argument("--ntc", required=True, help="pretrained NTC weights (Algorithm 1, line 1)")
+            p.add_argument("--variant", choices=("ntscc", "comparison_i"), default="ntscc")
+    p = add("train-deepjscc", cmd_train_deepjscc)
+    p.add_argument("--c-out", type=int, required=True, help="channels per position: CBR = c_out / 48")
+    p.add_argument("--distortion", choices=("mse", "ms_ssim"), default="mse")
+    p = add("train-comparison-ii", cmd_train_comparison_ii)
+    p.add_argument("--cbr", type=float, required=True)
+    p.add_argument("--ntc", required=True, help="pretrained NTC weights (g_a, g_s)")
+    add("evaluate", cmd_evaluate, out=False).add_argument("--model", required=True, help="trained model folder")
+    add("rate-maps", cmd_rate_maps).add_argument("--models", nargs="+", required=True)
+    p = add("time-models", cmd_time_models)
+    p.add_argument("--ntscc", required=True)
+    p.add_argument("--deepjscc", required=True)
+    p.add_argument("--sweep-csv", required=True)
+    args = parser.parse_args(argv)
+    try:
+        args.fn(args)
+    except (ProfileError, CheckpointError, RegistryError, FileNotFoundError, ValueError) as exc:
+        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
+
+
+if __name__ == "__main__":
+    main()

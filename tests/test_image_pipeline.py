@@ -1,0 +1,107 @@
+"""NTSCC on images end to end through Snakemake: tiny models, two Kodak test images."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jscc_core.results import read_results_csv
+
+from pipeline_helpers import has_git_checkout, project_copy, snakemake
+
+PROFILE = "tests/profiles/images_tiny.yaml"
+ROOT = "results/images_tiny/ntscc/images"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    if not has_git_checkout():
+        pytest.skip("needs a git checkout to know the project's files")
+    mirror = Path(os.environ["JSCC_DATA_MIRROR"])
+    if not ((mirror / "kodak").is_dir() and (mirror / "natural_train").is_dir()):
+        pytest.skip("needs Kodak and the natural training images in the data mirror")
+    return project_copy(tmp_path_factory.mktemp("project"))
+
+
+@pytest.fixture(scope="module")
+def built(project):
+    snakemake(project, PROFILE, "reports/fig12.pdf", "reports/fig11.pdf", "reports/fig17.pdf", "reports/fig08.pdf",
+              "reports/table1.pdf", "reports/table3.pdf")
+    return project
+
+
+@pytest.mark.slow
+def test_fig12_with_learned_schemes_from_a_clean_state(built):
+    rows = read_results_csv(built / "reports/fig12.csv")
+    methods = {r.method for r in rows}
+    assert {"NTSCC", "Deep JSCC"} <= methods
+    assert any(m.endswith("+ capacity") for m in methods)
+    ntscc = [r for r in rows if r.method == "NTSCC" and r.panel == "a"]
+    assert ntscc and all(r.bandwidth_ratio <= 1 / 16 + 1e-9 for r in ntscc)  # "maximum R constrained to 1/16"
+    prov = json.loads((built / "reports/fig12.json").read_text())
+    assert len(prov["mlflow_run_ids"]) == 1 + 2 + 2  # separation sweep + 2 NTSCC + 2 deep JSCC evaluations
+    claims = [f["claim"] for f in prov["extra"]["findings"]]
+    assert any("NTSCC degrades gracefully" in c for c in claims)
+
+
+@pytest.mark.slow
+def test_rate_accounting_in_the_evaluations(built):
+    from pipelines.ntscc.image_figures import read_eval
+
+    def read_eval_csv(path):
+        return [{k: (float(v) if k in ("k", "k_y", "k_z", "k_q", "cbr") else v) for k, v in r.items()}
+                for r in read_eval(path).rows]
+
+    rows = read_eval_csv(built / ROOT / "ntscc_mse_lam64/eval.csv")
+    assert {r["image_id"] for r in rows} == {"kodim01", "kodim02"}
+    for r in rows:  # k = k_y + k_z + k_q; R = k / 3HW for 768 x 512 images
+        assert r["k"] == pytest.approx(r["k_y"] + r["k_z"] + r["k_q"], rel=1e-5)
+        assert r["cbr"] == pytest.approx(r["k"] / (3 * 768 * 512), rel=1e-4)
+        assert r["k_z"] > 0 and r["k_q"] > 0
+    ablation = read_eval_csv(built / ROOT / "comparison_i_mse_lam64/eval.csv")
+    assert all(r["k_z"] == 0 and r["k_q"] > 0 for r in ablation)
+    fixed = read_eval_csv(built / ROOT / "comparison_ii_mse_cbr0.0625/eval.csv")
+    assert {r["k_z"] + r["k_q"] for r in fixed} == {0} and len({r["k"] for r in fixed}) == 1
+    deep = read_eval_csv(built / ROOT / "deepjscc_mse_c3/eval.csv")
+    assert deep and all(r["cbr"] == pytest.approx(1 / 16) for r in deep)
+
+
+@pytest.mark.slow
+def test_every_image_report_is_written(built):
+    for name in ("fig08", "fig11", "fig17", "table1", "table3"):
+        assert (built / f"reports/{name}.pdf").read_bytes()[:4] == b"%PDF"
+        prov = json.loads((built / f"reports/ntscc/{name}.json").read_text())
+        assert prov["profile"]["name"] == "images_tiny"
+    timing = json.loads((built / ROOT / "table3/timing.json").read_text())
+    assert set(timing["methods"]) == {"NTSCC", "Deep JSCC", "HEVC-intra + LDPC"}
+    assert all(m["seconds_per_image"] > 0 for m in timing["methods"].values())
+    table1 = read_results_csv(built / "reports/table1.csv")
+    assert {r.source for r in table1} == {"ours", "paper"}
+
+
+@pytest.mark.slow
+def test_a_corrupt_model_file_is_a_clear_error(built, tmp_path):
+    folder = tmp_path / "ntscc_mse_lam64"
+    folder.mkdir()
+    (folder / "run.json").write_bytes((built / ROOT / "ntscc_mse_lam64/run.json").read_bytes())
+    (folder / "model.pt").write_bytes((built / ROOT / "ntscc_mse_lam64/model.pt").read_bytes()[:1000])
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db", JSCC_PROGRESS="0")
+    res = subprocess.run([sys.executable, "-m", "pipelines.ntscc.images", "evaluate", "--profile", PROFILE,
+                          "--model", str(folder)], cwd=built, env=env, capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr
+    assert "cannot read model weights" in res.stderr and "Traceback" not in res.stderr
+    assert not (folder / "eval.csv").exists()
+
+
+@pytest.mark.slow
+def test_paper_profile_dry_runs_the_image_figures(project):
+    res = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "reports/fig11.pdf",
+                          "reports/fig12.pdf", "reports/table1.pdf", "--config", "profile=paper"],
+                         cwd=project, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = res.stdout + res.stderr
+    for lam in ("1024", "256", "64", "16", "4"):  # the paper's lambda grid, one NTSCC per lambda
+        assert f"ntscc_images_train_ntscc_mse_lam{lam}" in text
+    assert "data_open_images_train" in text
