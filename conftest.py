@@ -22,3 +22,14 @@ def _mlflow_store(tmp_path_factory):
     if "MLFLOW_TRACKING_URI" not in os.environ:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
     yield
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small models, BP decoding and codecs are many short ops: on 2 shared cores extra threads only wait."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
