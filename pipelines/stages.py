@@ -55,7 +55,7 @@ class Stage:
 # canonical path is reports/<paper id>/figNN.pdf (ids: ntscc, gjscc, dgm), which is
 # what the other papers' figures use.
 SHORT_ALIASES = {"fig08": "ntscc", "fig09": "ntscc", "fig10": "ntscc", "fig11": "ntscc", "fig12": "ntscc",
-                 "fig17": "ntscc", "table1": "ntscc", "table3": "ntscc"}
+                 "fig13": "ntscc", "fig17": "ntscc", "table1": "ntscc", "table2": "ntscc", "table3": "ntscc"}
 SIDECARS = ("pdf", "csv", "json")
 
 

@@ -27,8 +27,8 @@ def project(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def built(project):
-    snakemake(project, PROFILE, "reports/fig12.pdf", "reports/fig11.pdf", "reports/fig17.pdf", "reports/fig08.pdf",
-              "reports/table1.pdf", "reports/table3.pdf")
+    snakemake(project, PROFILE, "reports/fig12.pdf", "reports/fig11.pdf", "reports/fig13.pdf", "reports/fig17.pdf",
+              "reports/fig08.pdf", "reports/table1.pdf", "reports/table2.pdf", "reports/table3.pdf")
     return project
 
 
@@ -70,7 +70,7 @@ def test_rate_accounting_in_the_evaluations(built):
 
 @pytest.mark.slow
 def test_every_image_report_is_written(built):
-    for name in ("fig08", "fig11", "fig17", "table1", "table3"):
+    for name in ("fig08", "fig11", "fig13", "fig17", "table1", "table2", "table3"):
         assert (built / f"reports/{name}.pdf").read_bytes()[:4] == b"%PDF"
         prov = json.loads((built / f"reports/ntscc/{name}.json").read_text())
         assert prov["profile"]["name"] == "images_tiny"
@@ -79,6 +79,12 @@ def test_every_image_report_is_written(built):
     assert all(m["seconds_per_image"] > 0 for m in timing["methods"].values())
     table1 = read_results_csv(built / "reports/table1.csv")
     assert {r.source for r in table1} == {"ours", "paper"}
+    fig13 = json.loads((built / "reports/ntscc/fig13.json").read_text())
+    ms_ssim_runs = [json.loads((built / ROOT / f"{m}/eval.json").read_text())["run_id"]
+                    for m in ("ntscc_ms_ssim_lam0.25", "ntscc_ms_ssim_lam0.0625")]
+    assert set(ms_ssim_runs) <= set(fig13["mlflow_run_ids"])  # Fig. 13 plots the MS-SSIM models
+    tuned = json.loads((built / ROOT / "ntscc_ms_ssim_lam0.25/run.json").read_text())
+    assert tuned["params"]["init"].endswith("ntscc_mse_lam64/model.pt")  # fine-tuned from the MSE model
 
 
 @pytest.mark.slow

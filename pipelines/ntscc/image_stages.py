@@ -1,5 +1,5 @@
 """Stages of NTSCC on images: train once (NTC, NTSCC, ablations, deep JSCC), evaluate each model
-once, then every figure and table reads those evaluations (Figs. 8, 11, 12, 17; Tables I, III)."""
+once, then every figure and table reads those evaluations (Figs. 8, 11, 12, 13, 17; Tables I-III)."""
 from __future__ import annotations
 
 from jscc_core.profiles import ProfileError
@@ -35,6 +35,10 @@ def check_images(profile) -> None:
     values = list(cfg["jscc"]["rate_values"])
     if values != sorted(set(values)) or any(v % 2 for v in values):
         raise ProfileError(f"{where}.jscc.rate_values must be even and strictly increasing, got {values}")
+    if len(cfg["ms_ssim"]["lambdas"]) != len(cfg["lambdas"]):
+        raise ProfileError(f"{where}.ms_ssim.lambdas needs one value per MSE lambda (each MS-SSIM model is "
+                           f"fine-tuned from the MSE model at the same position), got {list(cfg['ms_ssim']['lambdas'])} "
+                           f"for {list(cfg['lambdas'])}")
     if len(cfg["ntc"]["embed_dims"]) != len(cfg["ntc"]["depths"]):
         raise ProfileError(f"{where}.ntc: embed_dims and depths must have one entry per stage")
     sweeps = profile.get("separation")["sweeps"]
@@ -55,9 +59,18 @@ class ModelPaths:
         self.comparison_i = f"{root}/{tag('comparison_i', lmbda=lam)}"
         self.comparison_ii = {c: f"{root}/{tag('comparison_ii', cbr=c)}" for c in cfg["ablation"]["comparison_ii_cbr"]}
         self.deepjscc = {c: f"{root}/{tag('deepjscc', c_out=c)}" for c in cfg["deepjscc"]["c_out"]}
+        # MS-SSIM models: lambda -> (folder, the MSE model it is fine-tuned from)
+        self.ntscc_ms_ssim = {lam: (f"{root}/{tag('ntscc', 'ms_ssim', lmbda=lam)}", self.ntscc[mse])
+                              for lam, mse in zip(cfg["ms_ssim"]["lambdas"], cfg["lambdas"])}
+        self.deepjscc_ms_ssim = {c: (f"{root}/{tag('deepjscc', 'ms_ssim', c_out=c)}", self.deepjscc[c])
+                                 for c in cfg["deepjscc"]["c_out"]}
 
     def evaluated(self) -> list[str]:
-        return [*self.ntscc.values(), self.comparison_i, *self.comparison_ii.values(), *self.deepjscc.values()]
+        return [*self.ntscc.values(), self.comparison_i, *self.comparison_ii.values(), *self.deepjscc.values(),
+                *self.ms_ssim_models()]
+
+    def ms_ssim_models(self) -> list[str]:
+        return [f for f, _ in (*self.ntscc_ms_ssim.values(), *self.deepjscc_ms_ssim.values())]
 
 
 def eval_files(folder: str) -> tuple[str, str]:
@@ -95,6 +108,13 @@ def image_stages(profile, profile_ref: str) -> list[Stage]:
               (ntc,))
     for c, out in m.deepjscc.items():
         train(tag("deepjscc", c_out=c), f"train-deepjscc --c-out {c}", out, "deepjscc")
+    for lam_ms, (out, mse) in m.ntscc_ms_ssim.items():  # Fig. 13, Table II: fine-tuned from the MSE models
+        train(tag("ntscc", "ms_ssim", lmbda=lam_ms),
+              f"train-ntscc --distortion ms_ssim --lmbda {lam_ms!r} --init {mse}/model.pt",
+              out, "fine_tune", (f"{mse}/model.pt",))
+    for c, (out, mse) in m.deepjscc_ms_ssim.items():
+        train(tag("deepjscc", "ms_ssim", c_out=c), f"train-deepjscc --distortion ms_ssim --c-out {c} --init {mse}/model.pt",
+              out, "fine_tune", (f"{mse}/model.pt",))
 
     for folder in m.evaluated():
         name = folder.rsplit("/", 1)[1]
@@ -135,6 +155,8 @@ def image_stages(profile, profile_ref: str) -> list[Stage]:
     learned = [*m.ntscc.values(), *m.deepjscc.values()]
     render("fig11", learned, sweep, (sweep_csv, sweep_json))
     render("table1", learned, f"--sweep-csv {sweep_csv}", (sweep_csv, sweep_json))
+    render("fig13", m.ms_ssim_models(), sweep, (sweep_csv, sweep_json))
+    render("table2", m.ms_ssim_models(), f"--sweep-csv {sweep_csv}", (sweep_csv, sweep_json))
     render("fig17", [m.ntscc[lam], m.comparison_i, *m.comparison_ii.values()], sweep, (sweep_csv, sweep_json))
     render("fig08", [], f"--maps {maps[0]}", maps)
     render("table3", [], f"--timing {timing}", (timing,))

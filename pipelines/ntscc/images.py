@@ -2,7 +2,8 @@
 
     python -m pipelines.ntscc.images train-ntc        --profile mini --lmbda 64 --out DIR
     python -m pipelines.ntscc.images train-ntscc      --profile mini --lmbda 64 --ntc DIR/model.pt --out DIR [--variant comparison_i]
-    python -m pipelines.ntscc.images train-deepjscc   --profile mini --c-out 3 --out DIR
+    python -m pipelines.ntscc.images train-ntscc      --profile mini --lmbda 0.0625 --distortion ms_ssim --init DIR/model.pt --out DIR
+    python -m pipelines.ntscc.images train-deepjscc   --profile mini --c-out 3 [--distortion ms_ssim --init DIR/model.pt] --out DIR
     python -m pipelines.ntscc.images train-comparison-ii --profile mini --cbr 0.0625 --ntc DIR/model.pt --out DIR
     python -m pipelines.ntscc.images evaluate         --profile mini --model DIR --data data
     python -m pipelines.ntscc.images rate-maps        --profile mini --models DIR... --data data --out DIR
@@ -173,25 +174,45 @@ def _with_pretrained_ntc(config: ImageNTSCCConfig, path: str) -> ImageNTSCC:
     return ImageNTSCC.from_pretrained_ntc(config, ntc)
 
 
+def _fine_tune_from(model, path: str):
+    """Start from a trained model of the same architecture (MS-SSIM models start from MSE ones)."""
+    return load_weights(model, Path(path))
+
+
+def _eta_train(cfg: dict, distortion: str):
+    etas = cfg["eta_train"] if distortion == "mse" else cfg["ms_ssim"]["eta_train"]
+    return etas[0] if len(etas) == 1 else tuple(etas)
+
+
 def cmd_train_ntscc(args) -> None:
     profile = load(args.profile)
     cfg = images_cfg(profile)
     name = model_tag(args.variant, args.distortion, lmbda=args.lmbda)
-    eta = cfg["eta_train"][0] if len(cfg["eta_train"]) == 1 else tuple(cfg["eta_train"])
-    _train_stage(args, profile, args.variant, name, lambda: _with_pretrained_ntc(ntscc_config(cfg, args.variant), args.ntc),
+    if (args.ntc is None) == (args.init is None):
+        raise ValueError("train-ntscc needs exactly one of --ntc (Algorithm 1 from a pretrained NTC) and --init "
+                         "(fine-tuning a trained NTSCC)")
+    if args.init:
+        make = lambda: _fine_tune_from(ImageNTSCC(ntscc_config(cfg, args.variant)), args.init)  # noqa: E731
+    else:
+        make = lambda: _with_pretrained_ntc(ntscc_config(cfg, args.variant), args.ntc)  # noqa: E731
+    eta = _eta_train(cfg, args.distortion)
+    _train_stage(args, profile, args.variant, name, make,
                  ntscc_objective(args.lmbda, cfg["train_snr_db"], eta, args.distortion),
                  {"lmbda": args.lmbda, "distortion": args.distortion, "variant": args.variant, "tag": name,
-                  "ntc": args.ntc, "eta_train": cfg["eta_train"], "snr_db": cfg["train_snr_db"]}, "ntscc")
+                  "ntc": args.ntc, "init": args.init, "eta_train": eta, "snr_db": cfg["train_snr_db"]},
+                 "ntscc" if args.distortion == "mse" else "fine_tune")
 
 
 def cmd_train_deepjscc(args) -> None:
     profile = load(args.profile)
     cfg = images_cfg(profile)
     name = model_tag("deepjscc", args.distortion, c_out=args.c_out)
-    _train_stage(args, profile, "deepjscc", name, lambda: DeepJSCC(args.c_out, filters=cfg["deepjscc"]["filters"]),
-                 deepjscc_objective(cfg["train_snr_db"], args.distortion),
-                 {"c_out": args.c_out, "distortion": args.distortion, "tag": name, "snr_db": cfg["train_snr_db"]},
-                 "deepjscc")
+    make = lambda: DeepJSCC(args.c_out, filters=cfg["deepjscc"]["filters"])  # noqa: E731
+    if args.init:
+        make = lambda: _fine_tune_from(DeepJSCC(args.c_out, filters=cfg["deepjscc"]["filters"]), args.init)  # noqa: E731
+    _train_stage(args, profile, "deepjscc", name, make, deepjscc_objective(cfg["train_snr_db"], args.distortion),
+                 {"c_out": args.c_out, "distortion": args.distortion, "tag": name, "snr_db": cfg["train_snr_db"],
+                  "init": args.init}, "deepjscc" if args.init is None else "fine_tune")
 
 
 def cmd_train_comparison_ii(args) -> None:
@@ -224,11 +245,13 @@ def load_model(profile, folder: Path):
     return load_weights(model, folder / "model.pt").eval(), meta
 
 
-def operating_points(cfg: dict, kind: str) -> list[tuple[float | None, float]]:
+def operating_points(cfg: dict, kind: str, distortion: str = "mse") -> list[tuple[float | None, float]]:
     """(eta, SNR) pairs a model is evaluated at: the eta sweep at the Fig. 11 SNR, the SNR sweep at eta_fig12."""
     if kind in ("deepjscc", "comparison_ii"):
         snrs = sorted(set(cfg["test_snr_db"]) | {cfg["fig11_snr_db"]})
         return [(None, s) for s in snrs]
+    if distortion == "ms_ssim":  # Fig. 13 (a, b): MS-SSIM vs R at the Fig. 11 SNR
+        return [(eta, cfg["fig11_snr_db"]) for eta in cfg["ms_ssim"]["eta_test"]]
     points = [(eta, cfg["fig11_snr_db"]) for eta in cfg["eta_test"]]
     points += [(cfg["eta_fig12"], s) for s in cfg["test_snr_db"]]
     return list(dict.fromkeys(points))
@@ -252,7 +275,7 @@ def cmd_evaluate(args) -> None:
     model, meta = load_model(profile, folder)
     kind, p = meta["kind"], meta["params"]
     images = test_images(profile, Path(args.data))
-    points = operating_points(cfg, kind)
+    points = operating_points(cfg, kind, p.get("distortion", "mse"))
     seed = stage_seed(int(profile["seed"]), "evaluate")
     started = time.perf_counter()
     run_key = f"ntscc_images_eval_{meta['name']}@{fingerprint(profile, 'evaluate', model=meta['run_key'])}"
@@ -409,11 +432,13 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--lmbda", type=float, required=True)
         p.add_argument("--distortion", choices=("mse", "ms_ssim"), default="mse")
         if name == "train-ntscc":
-            p.add_argument("--ntc", required=True, help="pretrained NTC weights (Algorithm 1, line 1)")
+            p.add_argument("--ntc", help="pretrained NTC weights (Algorithm 1, line 1)")
+            p.add_argument("--init", help="trained NTSCC weights to fine-tune (e.g. MS-SSIM from MSE)")
             p.add_argument("--variant", choices=("ntscc", "comparison_i"), default="ntscc")
     p = add("train-deepjscc", cmd_train_deepjscc)
     p.add_argument("--c-out", type=int, required=True, help="channels per position: CBR = c_out / 48")
     p.add_argument("--distortion", choices=("mse", "ms_ssim"), default="mse")
+    p.add_argument("--init", help="trained weights to fine-tune (e.g. MS-SSIM from MSE)")
     p = add("train-comparison-ii", cmd_train_comparison_ii)
     p.add_argument("--cbr", type=float, required=True)
     p.add_argument("--ntc", required=True, help="pretrained NTC weights (g_a, g_s)")
