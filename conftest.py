@@ -1,10 +1,12 @@
 """Test-wide settings: the data mirror, a throw-away MLflow store, quiet progress bars."""
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO / "packages" / "core" / "tests"))  # kodak_images: real Kodak crops for any test
 
 
 def pytest_configure(config):

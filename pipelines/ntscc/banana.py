@@ -11,7 +11,6 @@ output, so an interrupted stage resumes where it stopped when run again).
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import time
@@ -31,6 +30,7 @@ from ntscc.banana.source import BananaSource
 from jscc_core.profiles import ProfileError
 from ntscc.training import CheckpointError, TrainSchedule, load_weights, train
 from pipelines.ntscc.stages import check_banana, lambda_tag, ntc_lambdas, ntscc_etas, ntscc_lambdas
+from pipelines.cli import run_stage, stage_cli
 from pipelines.profile import load as load_profile
 
 EXPERIMENT = "ntscc-banana"
@@ -235,17 +235,7 @@ def cmd_figure(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.ntscc.banana", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def add(name, fn):
-        p = sub.add_parser(name)
-        p.add_argument("--profile", default=None, help="profile name (mini, paper) or YAML path")
-        p.add_argument("--out", required=True)
-        p.set_defaults(fn=fn)
-        return p
-
+    parser, add = stage_cli("python -m pipelines.ntscc.banana", __doc__)
     add("train-ntc", cmd_train_ntc).add_argument("--lmbda", type=float, required=True)
     p = add("train-ntscc", cmd_train_ntscc)
     p.add_argument("--lmbda", type=float, required=True)
@@ -254,11 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     add("evaluate", cmd_evaluate).add_argument("--models", required=True)
     for fig in ("fig09", "fig10"):
         add(fig, cmd_figure).add_argument("--eval", required=True)
-    args = parser.parse_args(argv)
-    try:
-        args.fn(args)
-    except (ProfileError, CheckpointError) as exc:  # a user's mistake: say what, no traceback
-        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
+    run_stage(parser, argv, (ProfileError, CheckpointError))  # a user's mistake: say what, no traceback
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ resumes where it stopped.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
@@ -42,6 +41,7 @@ from ntscc.image.model import ImageNTSCC, ImageNTSCCConfig
 from ntscc.image.ntc import ImageNTC, NTCConfig
 from ntscc.image.objectives import deepjscc_objective, ntc_objective, ntscc_objective
 from ntscc.training import CheckpointError, TrainSchedule, load_weights, train
+from pipelines.cli import run_stage, stage_cli
 from pipelines.profile import load
 
 EXPERIMENT = "ntscc-images"
@@ -414,18 +414,10 @@ def cmd_time_models(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.ntscc.images", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser, add_stage = stage_cli("python -m pipelines.ntscc.images", __doc__)
 
-    def add(name, fn, out=True):
-        p = sub.add_parser(name)
-        p.add_argument("--profile", default=None, help="profile name (mini, paper) or YAML path")
-        p.add_argument("--data", default="data", help="data root (jscc-data fetch --root)")
-        if out:
-            p.add_argument("--out", required=True)
-        p.set_defaults(fn=fn)
-        return p
+    def add(name, fn, out=True):  # every command here reads data
+        return add_stage(name, fn, out=out, data=True)
 
     for name, fn in (("train-ntc", cmd_train_ntc), ("train-ntscc", cmd_train_ntscc)):
         p = add(name, fn)
@@ -448,11 +440,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ntscc", required=True)
     p.add_argument("--deepjscc", required=True)
     p.add_argument("--sweep-csv", required=True)
-    args = parser.parse_args(argv)
-    try:
-        args.fn(args)
-    except (ProfileError, CheckpointError, RegistryError, FileNotFoundError, ValueError) as exc:
-        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
+    run_stage(parser, argv, (ProfileError, CheckpointError, RegistryError, FileNotFoundError, ValueError))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ cached baseline curves figures read; ``benchmark`` times the exact LDPC decoder 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -27,6 +26,7 @@ from jscc_core.digital.separation import (CAPACITY, evaluate_separation, mean_co
 from jscc_core.profiles import ProfileError
 from jscc_core.registry import RegistryError, entry_checksums
 from jscc_core.tracking import track_run
+from pipelines.cli import run_stage, stage_cli
 from pipelines.profile import load
 from pipelines.separation.stages import bler_grid, mcs_tag, sweep_schemes
 
@@ -188,29 +188,14 @@ def cmd_benchmark(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.separation.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def add(name, fn):
-        p = sub.add_parser(name)
-        p.add_argument("--profile", default=None, help="profile name (mini, paper) or YAML path")
-        p.add_argument("--out", required=True)
-        p.set_defaults(fn=fn)
-        return p
-
+    parser, add = stage_cli("python -m pipelines.separation.run", __doc__)
     add("bler", cmd_bler).add_argument("--mcs", required=True, help="MCS name, e.g. 16qam-2/3")
     for name, fn in (("sweep", cmd_sweep), ("benchmark", cmd_benchmark)):
-        p = add(name, fn)
-        p.add_argument("--data", default="data", help="data root (jscc-data fetch --root)")
+        p = add(name, fn, data=True)
         p.add_argument("--bler-dir", required=True, help="folder of BLER tables (mode abstraction)")
         if name == "sweep":
             p.add_argument("--sweep", required=True, help="a key of separation.sweeps")
-    args = parser.parse_args(argv)
-    try:
-        args.fn(args)
-    except (ProfileError, RegistryError, FileNotFoundError, ValueError) as exc:
-        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
+    run_stage(parser, argv, (ProfileError, RegistryError, FileNotFoundError, ValueError))
 
 
 if __name__ == "__main__":

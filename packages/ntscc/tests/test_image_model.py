@@ -6,8 +6,6 @@ mirror (JSCC_DATA_MIRROR) and skips without it.
 """
 import math
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,8 +24,7 @@ from ntscc.image.objectives import (
     rate_per_pixel,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "core" / "tests"))
-from kodak_images import kodak_crop  # noqa: E402
+from kodak_images import kodak_crop
 
 NTC = NTCConfig(c=16, embed_dims=(16, 16), depths=(1, 1), heads=2, window=4, hyper_channels=8)
 JSCC = JSCCConfig(c=16, d=16, n_e=1, n_d=1, heads=2, rate_values=(2, 4, 8, 16))
@@ -37,12 +34,7 @@ CAPACITY = math.log2(1 + 10 ** (SNR / 10))
 ETA = 0.05  # with updated_eval_model's y, patches spread over several values of V
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model(config: ImageNTSCCConfig = CONFIG, seed: int = 0) -> ImageNTSCC:

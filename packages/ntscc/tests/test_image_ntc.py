@@ -5,8 +5,6 @@ Tiny configurations keep every test to about a second on one thread; the trainin
 """
 import math
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,19 +12,13 @@ import torch
 
 from ntscc.image.ntc import ImageNTC, NTCConfig, count_parameters, rd_loss
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "core" / "tests"))
-from kodak_images import kodak_crop  # noqa: E402
+from kodak_images import kodak_crop
 
 TWO_STAGES = NTCConfig(c=16, embed_dims=(16, 24), depths=(1, 1), heads=2, window=4, hyper_channels=8)
 FOUR_STAGES = NTCConfig(c=16, embed_dims=(8, 8, 16, 16), depths=(1, 1, 2, 1), heads=2, window=4, hyper_channels=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model(config: NTCConfig = TWO_STAGES, seed: int = 0) -> ImageNTC:

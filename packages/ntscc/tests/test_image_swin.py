@@ -17,12 +17,7 @@ from ntscc.image.swin import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def block(shifted: bool, dim: int = 8, heads: int = 2, window: int = 4, seed: int = 0) -> SwinBlock:
