@@ -44,6 +44,9 @@ def test_fig12_with_learned_schemes_from_a_clean_state(built):
     assert len(prov["mlflow_run_ids"]) == 1 + 2 + 2  # separation sweep + 2 NTSCC + 2 deep JSCC evaluations
     claims = [f["claim"] for f in prov["extra"]["findings"]]
     assert any("NTSCC degrades gracefully" in c for c in claims)
+    cliff = next(f for f in prov["extra"]["findings"] if f["claim"].startswith("QPSK 2/3 chosen for 4 dB"))
+    assert cliff["holds"]  # two Kodak images: all lost at 0 dB, all received at 6 dB
+    assert {r.panel for r in rows} == {"a", "c"}
 
 
 @pytest.mark.slow
