@@ -652,6 +652,19 @@ def render_fig17(profile, evals: list[Path], sweep_csv: Path, out_pdf: Path, snr
 # --------------------------------------------------------------------------- Tables I and II
 
 
+def _draw_table(ax, text: list[list[str]], header: list[str]) -> None:
+    """A table of rows (column 1 is the source); the paper's rows are shaded."""
+    ax.axis("off")
+    table = ax.table(cellText=text, colLabels=header, loc="upper center", cellLoc="center",
+                     colWidths=_col_widths(len(header)))
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    table.scale(1.0, 1.5)
+    for (i, _), cell in table.get_celld().items():
+        if i > 0 and text[i - 1][1] == "paper":
+            cell.set_facecolor("0.92")
+
+
 def _col_widths(n: int) -> list[float]:
     """Method, source, then n - 2 equal value columns (fractions of the axes width)."""
     return [0.22, 0.06] + [0.72 / (n - 2)] * (n - 2)
@@ -721,15 +734,7 @@ def _render_bd_table(table_id: str, profile, evals, sweep_csv, out_pdf, snr_db: 
     header = ["Method", "source"] + [f"{DATASETS[d]} {h}" for d in spec["datasets"] for h in ("BD-CBR", qlabel)]
 
     fig, ax = plt.subplots(figsize=(2.5 + 1.25 * len(header), 3.2))
-    ax.axis("off")
-    table = ax.table(cellText=text, colLabels=header, loc="upper center", cellLoc="center",
-                     colWidths=_col_widths(len(header)))
-    table.auto_set_font_size(False)
-    table.set_fontsize(7)
-    table.scale(1.0, 1.5)
-    for (i, _), cell in table.get_celld().items():
-        if i > 0 and text[i - 1][1] == "paper":
-            cell.set_facecolor("0.92")
+    _draw_table(ax, text, header)
     ax.set_title(f"{spec['title']}: BD-CBR and {qlabel} against {label} + LDPC ({LDPC_MCS}, the paper's "
                  f"BPG + LDPC), AWGN, SNR = {snr_db:g} dB", fontsize=8)
     notes = _notes(checks) + inputs.notes + [
@@ -937,15 +942,7 @@ def render_table3(profile, timing_json: Path, out_pdf: Path, dataset: str | None
                                       extra=extra if d == ds else {"reason": "not run"}))
     header = ["Method", "source", "Parameters", "Time Kodak", "Time CLIC2021", "device"]
     fig, ax = plt.subplots(figsize=(10, 2.6))
-    ax.axis("off")
-    table = ax.table(cellText=text, colLabels=header, loc="upper center", cellLoc="center",
-                     colWidths=_col_widths(len(header)))
-    table.auto_set_font_size(False)
-    table.set_fontsize(7)
-    table.scale(1.0, 1.5)
-    for (i, _), cell in table.get_celld().items():
-        if i > 0 and text[i - 1][1] == "paper":
-            cell.set_facecolor("0.92")
+    _draw_table(ax, text, header)
     ax.set_title("Table III: model parameters and average encode + decode time per image", fontsize=9)
     notes = _notes(checks) + [
         "paper rows (grey): printed in the paper, on an RTX 3090; its BPG time has no channel coding",
