@@ -60,12 +60,6 @@ def dataset(profile, split: str) -> torch.Tensor:
     return BananaSource().sample(cfg["test_samples"], seed + 1)
 
 
-def schedule(cfg: dict) -> TrainSchedule:
-    return TrainSchedule(steps=cfg["steps"], batch_size=cfg["batch_size"], learning_rate=cfg["learning_rate"],
-                         checkpoint_every=cfg["checkpoint_every"], log_every=cfg["log_every"],
-                         lr_final_ratio=cfg["lr_final_ratio"])
-
-
 def fingerprint(profile, kind: str, **extra) -> str:
     blob = json.dumps({"kind": kind, "cfg": profile.to_dict()["ntscc"]["banana"], "seed": profile["seed"], **extra},
                       sort_keys=True, default=str)
@@ -93,12 +87,12 @@ def _train_stage(args, profile, kind: str, make_model, loss_fn, params: dict) ->
     ckpt = Path("checkpoints") / profile.name / "ntscc" / "banana" / out.name / kind / "checkpoint.pt"
     fp = fingerprint(profile, kind, **params)
     run_key = f"ntscc_banana_{kind}_{params['tag']}@{fp}"
-    sched = schedule(cfg[kind])
+    sched = TrainSchedule.from_mapping(cfg[kind])
     with track_run(EXPERIMENT, f"train-{kind}-{params['tag']}",
                    params={"profile": profile.name, "kind": kind, **params, "schedule": asdict(sched)},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256}) as run:
         logs = train(model, loss_fn, data, sched, ckpt, fp, on_log=lambda step, m: run.log_metrics(m, step=step),
-                     desc=f"{kind} {params['tag']}")
+                     desc=f"{kind} {params['tag']}", restart_foreign=True)
         torch.save(model.state_dict(), out / "model.pt")
         meta = {"kind": kind, "params": params, "final": logs, "run_id": run.run_id, "run_key": run_key,
                 "train_sha256": tensor_sha256(data), "wall_time_s": round(time.perf_counter() - started, 3)}

@@ -77,10 +77,7 @@ def ntscc_config(cfg: dict, variant: str = "ntscc", cbr: float | None = None) ->
 
 
 def schedule(cfg: dict, kind: str) -> TrainSchedule:
-    s = cfg["schedules"][kind]
-    return TrainSchedule(steps=s["steps"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
-                         checkpoint_every=s["checkpoint_every"], log_every=s["log_every"],
-                         lr_final_ratio=s["lr_final_ratio"])
+    return TrainSchedule.from_mapping(cfg["schedules"][kind])
 
 
 def stage_seed(base: int, name: str) -> int:
@@ -147,7 +144,7 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
                            "crop": cfg["crop"], "train_set": cfg["train_set"]},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256}) as run:
         logs = train(model, loss_fn, crops.sample, sched, ckpt, fp,
-                     on_log=lambda step, m: run.log_metrics(m, step=step), desc=name)
+                     on_log=lambda step, m: run.log_metrics(m, step=step), desc=name, restart_foreign=True)
         if isinstance(model, (ImageNTC, ImageNTSCC)):
             model.update(force=True)  # entropy-coding tables of z (real bitstreams at evaluation)
         torch.save(model.state_dict(), out / "model.pt")

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from ntscc.banana.models import NTC, NTSCC
 from ntscc.banana.objectives import ntc_loss, ntscc_loss
@@ -11,14 +12,14 @@ from ntscc.training import CheckpointError, TrainSchedule, load_checkpoint, trai
 DATA = BananaSource().sample(20_000, seed=0)
 
 
-def _run(tmp_path, steps, ckpt_name="ckpt.pt", fingerprint="fp", model=None):
+def _run(tmp_path, steps, ckpt_name="ckpt.pt", fingerprint="fp", model=None, restart_foreign=False):
     torch.manual_seed(1)
     model = model or NTC(32)
     sched = TrainSchedule(steps=steps, batch_size=128, learning_rate=1e-3, checkpoint_every=10, log_every=10,
                           lr_final_ratio=0.1)
     logs = []
     train(model, ntc_loss(1 / 64), DATA, sched, tmp_path / ckpt_name, fingerprint,
-          on_log=lambda step, m: logs.append(m["loss"]))
+          on_log=lambda step, m: logs.append(m["loss"]), restart_foreign=restart_foreign)
     return model, logs
 
 
@@ -76,6 +77,18 @@ def test_checkpoint_of_another_configuration_is_refused(tmp_path):
     assert load_checkpoint(tmp_path / "d.pt")["step"] == 10
 
 
+def test_a_stage_rerun_after_a_configuration_change_keeps_the_old_checkpoint_and_restarts(tmp_path):
+    _run(tmp_path, 10, "e.pt", fingerprint="one")
+    _, logs = _run(tmp_path, 20, "e.pt", fingerprint="two", restart_foreign=True)
+    assert len(logs) == 2  # steps 1..20 were run, not 11..20
+    assert load_checkpoint(tmp_path / "e.pt", "two")["step"] == 20
+    assert load_checkpoint(tmp_path / "e.one.pt", "one")["step"] == 10
+    (tmp_path / "f.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):  # unreadable files are never moved
+        _run(tmp_path, 10, "f.pt", restart_foreign=True)
+    assert (tmp_path / "f.pt").read_bytes() == b"not a checkpoint"
+
+
 def test_cosine_learning_rate_runs_from_the_rate_to_its_final_fraction():
     sched = TrainSchedule(steps=100, batch_size=8, learning_rate=1e-3, lr_final_ratio=0.05)
     assert sched.lr_at(0) == pytest.approx(1e-3)
@@ -83,7 +96,37 @@ def test_cosine_learning_rate_runs_from_the_rate_to_its_final_fraction():
     assert TrainSchedule(steps=100, batch_size=8, learning_rate=1e-3).lr_at(70) == pytest.approx(1e-3)
 
 
+def test_warmup_ramps_the_rate_linearly_then_follows_the_cosine():
+    sched = TrainSchedule(steps=100, batch_size=8, learning_rate=1e-3, lr_final_ratio=0.05, warmup_steps=10)
+    plain = TrainSchedule(steps=100, batch_size=8, learning_rate=1e-3, lr_final_ratio=0.05)
+    assert sched.lr_at(0) == pytest.approx(plain.lr_at(0) / 10)
+    assert sched.lr_at(4) == pytest.approx(plain.lr_at(4) / 2)
+    assert sched.lr_at(9) == pytest.approx(plain.lr_at(9))
+    assert sched.lr_at(50) == pytest.approx(plain.lr_at(50))
+
+
+def test_gradient_clipping_bounds_the_update(tmp_path):
+    # Adam steps are scale free, so check the gradient norm the optimiser sees
+    model = torch.nn.Linear(4, 1)
+    seen = []
+    hook = register_optimizer_step_pre_hook(
+        lambda opt, args, kwargs: seen.append(float(torch.cat([p.grad.flatten() for p in model.parameters()]).norm())))
+    try:
+        def loss_fn(m, x):
+            loss = 1e4 * m(x).square().mean()
+            return loss, {"loss": loss.item()}
+        train(model, loss_fn, torch.ones(8, 4), TrainSchedule(steps=2, batch_size=4, learning_rate=1e-3,
+                                                              grad_clip=0.5), tmp_path / "c.pt", "clip")
+    finally:
+        hook.remove()
+    assert seen and max(seen) <= 0.5 + 1e-6
+
+
 def test_schedule_validation_names_the_key():
+    with pytest.raises(ValueError, match="warmup_steps"):
+        TrainSchedule(steps=10, batch_size=8, learning_rate=1e-3, warmup_steps=10)
+    with pytest.raises(ValueError, match="grad_clip"):
+        TrainSchedule(steps=10, batch_size=8, learning_rate=1e-3, grad_clip=0.0)
     with pytest.raises(ValueError, match="batch_size"):
         TrainSchedule(steps=10, batch_size=0, learning_rate=1e-3)
     with pytest.raises(ValueError, match="learning_rate"):

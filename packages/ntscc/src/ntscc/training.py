@@ -24,20 +24,33 @@ class TrainSchedule:
     checkpoint_every: int = 1000
     log_every: int = 100
     lr_final_ratio: float = 1.0  # 1.0: constant rate (the paper); < 1: cosine decay to ratio * rate
+    warmup_steps: int = 0  # linear ramp of the rate over the first steps (0: none, the paper)
+    grad_clip: float | None = None  # clip the global gradient norm to this (None: no clipping, the paper)
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "checkpoint_every", "log_every"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 <= self.warmup_steps < self.steps:
+            raise ValueError(f"warmup_steps must be in [0, steps), got {self.warmup_steps}")
+        if self.grad_clip is not None and not (self.grad_clip > 0 and math.isfinite(self.grad_clip)):
+            raise ValueError(f"grad_clip must be positive and finite or None, got {self.grad_clip}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"learning_rate must be positive and finite, got {self.learning_rate}")
         if not 0 < self.lr_final_ratio <= 1:
             raise ValueError(f"lr_final_ratio must be in (0, 1], got {self.lr_final_ratio}")
 
+    @classmethod
+    def from_mapping(cls, cfg: dict) -> TrainSchedule:
+        """From a profile's schedule block (keys it does not use, e.g. runtime_min, are skipped)."""
+        fields = set(cls.__dataclass_fields__)
+        return cls(**{key: value for key, value in cfg.items() if key in fields})
+
     def lr_at(self, step: int) -> float:
         """Learning rate of a step; a function of the step alone, so resuming needs no scheduler state."""
         low = self.learning_rate * self.lr_final_ratio
-        return low + (self.learning_rate - low) * 0.5 * (1 + math.cos(math.pi * step / self.steps))
+        ramp = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        return ramp * (low + (self.learning_rate - low) * 0.5 * (1 + math.cos(math.pi * step / self.steps)))
 
 
 LossFn = Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
@@ -77,6 +90,27 @@ def load_checkpoint(path: Path, fingerprint: str | None = None) -> dict:
     return state
 
 
+def set_aside_foreign_checkpoint(path: Path, fingerprint: str) -> Path | None:
+    """Rename a checkpoint written for another configuration to ``<stem>.<its fingerprint>.pt``
+    so training starts afresh without destroying it; returns the new path (None: nothing moved).
+
+    For pipeline stages, which rerun because their configuration changed. A checkpoint that
+    cannot be read stays where it is, and training then stops with a :class:`CheckpointError`.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        old = load_checkpoint(path)["fingerprint"]
+    except CheckpointError:
+        return None
+    if old == fingerprint:
+        return None
+    target = path.with_name(f"{path.stem}.{old}{path.suffix}")
+    os.replace(path, target)
+    return target
+
+
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
     """Load a state dict saved by a training stage (weights only); clear errors for bad files."""
     try:
@@ -101,6 +135,7 @@ def train(
     fingerprint: str,
     on_log: Callable[[int, dict[str, float]], None] | None = None,
     desc: str = "train",
+    restart_foreign: bool = False,
 ) -> dict[str, float]:
     """Adam on minibatches drawn from ``data``; resumes from ``checkpoint`` when it exists.
 
@@ -121,6 +156,8 @@ def train(
         raise TypeError(f"data must be a tensor or a callable sample(batch_size), got {type(data).__name__}")
     optimizer = torch.optim.Adam(model.parameters(), lr=schedule.learning_rate)
     start = 0
+    if restart_foreign and (moved := set_aside_foreign_checkpoint(checkpoint, fingerprint)) is not None:
+        tqdm.write(f"{desc}: {checkpoint} is from another configuration; kept as {moved}, starting afresh")
     if Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, fingerprint)
         try:
@@ -144,6 +181,8 @@ def train(
             raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if schedule.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
         optimizer.step()
         for key, value in logs.items():
             running[key] = running.get(key, 0.0) + value
