@@ -61,13 +61,13 @@ def images_cfg(profile) -> dict:
 def ntc_config(cfg: dict) -> NTCConfig:
     n = cfg["ntc"]
     return NTCConfig(c=n["c"], embed_dims=tuple(n["embed_dims"]), depths=tuple(n["depths"]), heads=n["heads"],
-                     window=n["window"], hyper_channels=n["hyper_channels"])
+                     window=n["window"], hyper_channels=n["hyper_channels"], latent_std=n.get("latent_std"))
 
 
 def ntscc_config(cfg: dict, variant: str = "ntscc", cbr: float | None = None) -> ImageNTSCCConfig:
     j = cfg["jscc"]
     jscc = JSCCConfig(c=cfg["ntc"]["c"], d=j["d"], n_e=j["n_e"], n_d=j["n_d"], heads=j["heads"],
-                      rate_values=tuple(j["rate_values"]))
+                      rate_values=tuple(j["rate_values"]), shared_head=bool(j.get("shared_head", False)))
     config = ImageNTSCCConfig(ntc_config(cfg), jscc, side_info=cfg["side_info"])
     if variant == "comparison_i":
         return config.comparison_i()

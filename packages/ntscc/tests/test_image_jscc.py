@@ -95,8 +95,9 @@ def test_rate_indices_follow_q_prime_of_eta_bits_and_are_monotone():
     assert (per_image[0] <= per_image[1]).all() and (per_image[1] <= per_image[2]).all()
 
 
-def test_transmitted_symbols_equal_reported_k_y_and_masked_slots_are_zero():
-    model = RateAdaptiveJSCC(tiny())
+@pytest.mark.parametrize("shared_head", [False, True])
+def test_transmitted_symbols_equal_reported_k_y_and_masked_slots_are_zero(shared_head):
+    model = RateAdaptiveJSCC(tiny(shared_head=shared_head))
     y, mu, sigma, bits = inputs(bits_scale=200.0)
     probe = Probe()
     out = model(y, mu, sigma, bits, probe, eta=0.1)
@@ -124,9 +125,10 @@ def test_per_image_power_is_one_per_complex_use():
     assert torch.allclose(energy / out["k_y"], torch.ones(B), atol=1e-5)
 
 
-def test_decoder_reads_only_the_first_k_bar_received_symbols():
+@pytest.mark.parametrize("shared_head", [False, True])
+def test_decoder_reads_only_the_first_k_bar_received_symbols(shared_head):
     torch.manual_seed(0)
-    model = RateAdaptiveJSCC(tiny())
+    model = RateAdaptiveJSCC(tiny(shared_head=shared_head))
     y, mu, sigma, bits = inputs(bits_scale=200.0)
     clean = model(y, mu, sigma, bits, lambda s: s, eta=0.1)
     garbage = model(y, mu, sigma, bits, lambda s: s + 1e3 * (s == 0), eta=0.1)
@@ -162,6 +164,15 @@ def test_noiseless_channel_training_reduces_latent_error():
         opt.step()
     with torch.no_grad():
         assert float(loss()) < 0.1 * first
+
+
+def test_shared_head_is_one_fc_layer_for_every_rate():
+    per_value, shared = RateAdaptiveJSCC(tiny()), RateAdaptiveJSCC(tiny(shared_head=True))
+    d, n = 16, max(V)
+    assert shared.f_e.heads.weight.shape == (n, d) and shared.f_d.heads.weight.shape == (d, n)
+    assert per_value.f_e.heads.weight.shape == (len(V), n, d)
+    saved = sum(p.numel() for p in per_value.parameters()) - sum(p.numel() for p in shared.parameters())
+    assert saved == (len(V) - 1) * (2 * n * d + n + d)  # |V| - 1 heads fewer on each side
 
 
 def test_refinement_flag_changes_parameters_and_outputs():

@@ -57,7 +57,11 @@ class JSCCConfig:
     refine: hyperprior-aided refinement of eq. (19) (off = Comparison-I);
     rate_adaptive: off = Comparison-II, every s_i has ``fixed_rate`` real symbols and
     there are no rate tokens; mlp_ratio: Transformer MLP width / d;
-    refine_hidden: hidden width of the refinement MLP (None: 2 · 3c).
+    refine_hidden: hidden width of the refinement MLP (None: 2 · 3c);
+    shared_head: one FC head d -> max V whose first k̄_{y_i} outputs are sent (and one
+    max V -> d head in f_d* reading the zero-padded ŝ_i) instead of one head per value of V.
+    With few training steps the per-value heads of rarely chosen values stay untrained; the
+    shared head's weights for symbol j train on every patch that sends at least j symbols.
     """
 
     c: int
@@ -71,6 +75,7 @@ class JSCCConfig:
     fixed_rate: int | None = None
     mlp_ratio: float = 4.0
     refine_hidden: int | None = None
+    shared_head: bool = False
 
     def __post_init__(self):
         for name in ("c", "d", "heads"):
@@ -233,7 +238,7 @@ class JSCCEncoder(nn.Module):
         self.blocks = nn.ModuleList(
             TransformerBlock(config.d, config.heads, config.mlp_ratio) for _ in range(config.n_e))
         self.norm = nn.LayerNorm(config.d)
-        if config.rate_adaptive:
+        if config.rate_adaptive and not config.shared_head:
             self.heads = _RateHeads(len(values), config.d, max(values), [config.d] * len(values))
         else:
             self.heads = nn.Linear(config.d, max(values))
@@ -247,7 +252,7 @@ class JSCCEncoder(nn.Module):
         h = self.norm(h)
         if not self.config.rate_adaptive:
             return self.heads(h)
-        s = self.heads(h, rate_index)
+        s = self.heads(h) if self.config.shared_head else self.heads(h, rate_index)
         return s * symbol_mask(self.lengths[rate_index], s.shape[-1])
 
 
@@ -263,7 +268,8 @@ class JSCCDecoder(nn.Module):
         values = config.values
         self.register_buffer("lengths", torch.tensor(values, dtype=torch.long), persistent=False)
         if config.rate_adaptive:
-            self.heads = _RateHeads(len(values), max(values), config.d, values)
+            self.heads = (nn.Linear(max(values), config.d) if config.shared_head
+                          else _RateHeads(len(values), max(values), config.d, values))
             self.rate_tokens = nn.Embedding(len(values), config.d)
             nn.init.normal_(self.rate_tokens.weight, std=0.02)
         else:
@@ -285,7 +291,8 @@ class JSCCDecoder(nn.Module):
             h = self.heads(s_hat)
         else:
             s_hat = s_hat * symbol_mask(self.lengths[rate_index], s_hat.shape[-1])
-            h = self.heads(s_hat, rate_index) + self.rate_tokens(rate_index)
+            h = self.heads(s_hat) if self.config.shared_head else self.heads(s_hat, rate_index)
+            h = h + self.rate_tokens(rate_index)
         for block in self.blocks:
             h = block(h)
         return self.out(self.norm(h))

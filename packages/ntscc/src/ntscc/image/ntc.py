@@ -48,6 +48,9 @@ class NTCConfig:
 
     ``embed_dims[i]``, ``depths[i]``, ``heads[i]`` describe stage i of g_a (g_s mirrors them);
     ``window`` is the attention window w; ``c`` the channels of y; ``hyper_channels`` those of z.
+    ``latent_std``: draw g_a's output layer so that y starts with about this standard deviation
+    (None: Swin's N(0, 0.02²), y ≈ 0.2). A y far below the unit quantisation step is drowned by
+    the training noise of eq. (10), and the transforms then learn slowly.
     """
 
     c: int = 256
@@ -57,6 +60,7 @@ class NTCConfig:
     window: int = 8
     hyper_channels: int = 192
     mlp_ratio: float = 4.0
+    latent_std: float | None = None
 
     def __post_init__(self) -> None:
         def ints(name: str, value) -> tuple[int, ...]:
@@ -83,6 +87,8 @@ class NTCConfig:
                 raise ValueError(f"NTCConfig.{name} must be a positive int, got {value!r}")
         if not self.mlp_ratio > 0:
             raise ValueError(f"NTCConfig.mlp_ratio must be > 0, got {self.mlp_ratio!r}")
+        if self.latent_std is not None and not (isinstance(self.latent_std, (int, float)) and self.latent_std > 0):
+            raise ValueError(f"NTCConfig.latent_std must be > 0 or None, got {self.latent_std!r}")
         object.__setattr__(self, "depths", depths)
         object.__setattr__(self, "embed_dims", embed_dims)
         object.__setattr__(self, "heads", heads)
@@ -134,6 +140,8 @@ class SwinAnalysis(nn.Module):
         self.norm = nn.LayerNorm(dims[-1])
         self.head = nn.Linear(dims[-1], cfg.c)
         self.apply(init_swin_weights)
+        if cfg.latent_std is not None:  # the head reads LayerNorm-ed tokens of unit variance
+            nn.init.normal_(self.head.weight, std=cfg.latent_std / dims[-1] ** 0.5)
 
     def forward(self, x: Tensor) -> Tensor:
         t = self.stages[0](self.embed(x))
