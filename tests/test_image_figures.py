@@ -32,7 +32,7 @@ def anchor_psnr(cbr: float) -> float:
 
 
 def write_eval(root: Path, model: str, variant: str, points, distortion: str = "mse", snr: float = 10.0,
-               lmbda: float | None = 64.0) -> Path:
+               lmbda: float | None = 64.0, images: tuple[str, ...] = IMAGES) -> Path:
     """eval.csv + eval.json of one model; points = [(eta, cbr, psnr)], the images +-0.2 dB around psnr."""
     folder = root / model
     folder.mkdir(parents=True)
@@ -41,7 +41,7 @@ def write_eval(root: Path, model: str, variant: str, points, distortion: str = "
         w = csv.writer(fh)
         w.writerow(imf.EVAL_COLUMNS)
         for eta, cbr, psnr in points:
-            for j, image in enumerate(IMAGES):
+            for j, image in enumerate(images):
                 p = psnr + (0.2 if j else -0.2)
                 ms = 1 - 10 ** (-(p - 10) / 10)  # MS-SSIM in dB = PSNR - 10
                 k = cbr * 3 * 512 * 768
@@ -55,27 +55,28 @@ def write_eval(root: Path, model: str, variant: str, points, distortion: str = "
     return path
 
 
-def write_sweep(root: Path, snr: float = 10.0) -> Path:
+def write_sweep(root: Path, snr: float = 10.0, images: tuple[str, ...] = IMAGES, ldpc: str = imf.LDPC_MCS,
+                name: str = "kodak_cbr") -> Path:
     rows = []
-    for mcs, gain, mode in ((imf.LDPC_MCS, 0.0, "abstraction"), ("capacity", 0.5, "ideal")):
+    for mcs, gain, mode in ((ldpc, 0.0, "abstraction"), ("capacity", 0.5, "ideal")):
         for cbr in SWEEP_CBR:
-            for image in IMAGES:
+            for image in images:
                 p = anchor_psnr(cbr) + gain
                 k = int(cbr * 3 * 512 * 768)
                 rows.append(ImageResult(image_id=image, codec="hevc", mcs=mcs, mode=mode, snr_db=snr,
                                         bandwidth_ratio=cbr, channel_uses_budget=k, channel_uses_spent=k,
                                         budget_bits=2.0 * k, stream_bits=2 * k - 100, quality=30, codewords=3,
                                         failed_codewords=0, status="ok", psnr=p, ms_ssim=1 - 10 ** (-(p - 10) / 10)))
-    path = root / "kodak_cbr.csv"
+    path = root / f"{name}.csv"
     write_image_results_csv(rows, path)
     path.with_suffix(".json").write_text(json.dumps({
-        "run_id": "run-sweep", "run_key": "separation_kodak_cbr@def", "wall_time_s": 3.0,
+        "run_id": "run-sweep", "run_key": f"separation_{name}@def", "wall_time_s": 3.0,
         "data_checksums": {"kodak/kodim01.png": "sha256:1", "kodak/kodim02.png": "sha256:2"}}))
     return path
 
 
 def rd_inputs(root: Path, ntscc_offset: float, dj_gap=lambda r: 0.3 + 10 * (r - 0.03),
-              distortion: str = "mse") -> tuple[list[Path], Path]:
+              distortion: str = "mse", images: tuple[str, ...] = IMAGES, **sweep) -> tuple[list[Path], Path]:
     """NTSCC ntscc_offset dB above the anchor (five lambda models at eta 0.2, two of them also at a
     dominated eta 0.1); Deep JSCC dj_gap(cbr) below NTSCC."""
     lams = (1, 1 / 4, 1 / 16, 1 / 32, 1 / 128) if distortion == "ms_ssim" else (1024, 256, 64, 16, 4)
@@ -84,11 +85,13 @@ def rd_inputs(root: Path, ntscc_offset: float, dj_gap=lambda r: 0.3 + 10 * (r - 
         points = [(0.2, r, anchor_psnr(r) + ntscc_offset)]
         if i in (1, 3):
             points.append((0.1, r + 0.002, anchor_psnr(r) + ntscc_offset - 1.0))
-        evals.append(write_eval(root, f"ntscc_{distortion}_lam{lam:g}", "ntscc", points, distortion, lmbda=lam))
+        evals.append(write_eval(root, f"ntscc_{distortion}_lam{lam:g}", "ntscc", points, distortion, lmbda=lam,
+                                images=images))
     for r in (0.03, 0.06, 0.09, 0.12):
         evals.append(write_eval(root, f"deepjscc_{distortion}_c{round(r * 100)}", "deepjscc",
-                                [(None, r, anchor_psnr(r) + ntscc_offset - dj_gap(r))], distortion, lmbda=None))
-    return evals, write_sweep(root)
+                                [(None, r, anchor_psnr(r) + ntscc_offset - dj_gap(r))], distortion, lmbda=None,
+                                images=images))
+    return evals, write_sweep(root, images=images, **sweep)
 
 
 def _findings(out: Path) -> dict[str, dict]:
@@ -117,8 +120,8 @@ def test_fig11_ntscc_above_deep_jscc(profile, tmp_path):
     assert bd[(f"{LABEL} + capacity", "bd_psnr_db")] == pytest.approx(0.5, abs=0.05)
     f = _findings(out)
     assert f["NTSCC above Deep JSCC on Kodak (PSNR)"]["holds"]
-    assert f["NTSCC's PSNR gain over Deep JSCC grows with CBR"]["holds"]
-    assert f[f"NTSCC's BD-CBR vs {LABEL} + LDPC is negative"]["holds"]
+    assert f["NTSCC's PSNR gain over Deep JSCC grows with CBR on Kodak"]["holds"]
+    assert f[f"NTSCC's BD-CBR vs {LABEL} + LDPC is negative on Kodak"]["holds"]
     prov = json.loads(out.with_suffix(".json").read_text())
     assert {"run-sweep", "run-ntscc_mse_lam64", "train-ntscc_mse_lam1024"} <= set(prov["mlflow_run_ids"])
     assert set(prov["data_checksums"]) == {"kodak/kodim01.png", "kodak/kodim02.png"}
@@ -133,8 +136,8 @@ def test_fig11_findings_fail_when_ntscc_is_below(profile, tmp_path):
     imf.render_fig11(profile, evals, sweep, out, 10.0)
     f = _findings(out)
     assert not f["NTSCC above Deep JSCC on Kodak (PSNR)"]["holds"]
-    assert not f["NTSCC's PSNR gain over Deep JSCC grows with CBR"]["holds"]
-    neg = f[f"NTSCC's BD-CBR vs {LABEL} + LDPC is negative"]
+    assert not f["NTSCC's PSNR gain over Deep JSCC grows with CBR on Kodak"]["holds"]
+    neg = f[f"NTSCC's BD-CBR vs {LABEL} + LDPC is negative on Kodak"]
     assert not neg["holds"] and neg["detail"].startswith("BD-CBR +")
 
 
@@ -154,7 +157,33 @@ def test_table1_paper_rows_beside_ours(profile, tmp_path):
     assert all(r.value is None and r.extra["reason"] == "not run" for r in ours if r.dataset != "kodak")
     kodak = {(r.method, r.metric): r.value for r in ours if r.dataset == "kodak"}
     assert kodak[("NTSCC", "bd_cbr_percent")] < 0 and kodak[(f"{LABEL} + LDPC", "bd_cbr_percent")] == 0.0
-    assert _findings(out)[f"NTSCC's BD-CBR vs {LABEL} + LDPC is negative"]["holds"]
+    assert _findings(out)[f"NTSCC's BD-CBR vs {LABEL} + LDPC is negative on Kodak"]["holds"]
+
+
+CIFAR = ("cifar10_test_0000", "cifar10_test_0001")
+
+
+def test_fig11_and_table1_take_a_cifar10_panel_with_its_own_ldpc_anchor(profile, tmp_path):
+    kodak = rd_inputs(tmp_path / "kodak", ntscc_offset=1.0)
+    cifar = rd_inputs(tmp_path / "cifar", ntscc_offset=-1.0, images=CIFAR, ldpc="16QAM 2/3 k256", name="cifar_cbr")
+    out = tmp_path / "fig11.pdf"
+    imf.render_fig11(profile, *kodak, out, 10.0, panels=[cifar])
+    rows = read_results_csv(out.with_suffix(".csv"))
+    assert {r.panel for r in rows} == {"kodak", "cifar10"}
+    anchors = {r.dataset: r.extra["anchor_mcs"] for r in rows if r.metric == "bd_cbr_percent"}
+    assert anchors == {"kodak": imf.LDPC_MCS, "cifar10": "16QAM 2/3 k256"}
+    f = _findings(out)
+    assert f["NTSCC above Deep JSCC on Kodak (PSNR)"]["holds"]
+    assert not f[f"NTSCC's BD-CBR vs {LABEL} + LDPC is negative on CIFAR10"]["holds"]
+    assert "CLIC2021" in " ".join(json.loads(out.with_suffix(".json").read_text())["extra"]["notes"])
+
+    table = tmp_path / "table1.pdf"
+    imf.render_table1(profile, *kodak, table, 10.0, panels=[cifar])
+    ours = {(r.method, r.dataset, r.metric): r for r in read_results_csv(table.with_suffix(".csv")) if r.source == "ours"}
+    assert ours[("NTSCC", "kodak", "bd_cbr_percent")].value < 0 < ours[("NTSCC", "cifar10", "bd_cbr_percent")].value
+    assert ours[("NTSCC", "clic2021", "bd_cbr_percent")].extra["reason"] == "not run"
+    with pytest.raises(ValueError, match="same data set"):
+        imf.render_table1(profile, *kodak, table, 10.0, panels=[kodak])
 
 
 def test_bd_is_na_when_curves_do_not_overlap(profile, tmp_path):
@@ -169,7 +198,7 @@ def test_bd_is_na_when_curves_do_not_overlap(profile, tmp_path):
     assert all(r.value is None and r.extra["reason"] == "n/a (no overlap)" for r in ntscc_bd)
     deep = [r for r in rows if r.source == "ours" and r.method == "Deep JSCC" and r.dataset == "kodak"]
     assert deep and all(r.extra["reason"] == "not in the inputs" for r in deep)
-    f = _findings(out)[f"NTSCC's BD-CBR vs {LABEL} + LDPC is negative"]
+    f = _findings(out)[f"NTSCC's BD-CBR vs {LABEL} + LDPC is negative on Kodak"]
     assert not f["holds"] and "no overlap" in f["detail"]
 
 

@@ -6,7 +6,8 @@ Read from the outputs of the image stages, never recomputed:
   and operating point) with ``eval.json`` beside it;
 * a separation sweep (per-image CSV of ``jscc_core.digital.separation``) with ``<sweep>.json``;
   "HEVC-intra + LDPC" is the paper's BPG + LDPC, the rate-2/3 (6144, 4096) LDPC code with
-  16-QAM, "+ capacity" the ideal channel code;
+  16-QAM (on CIFAR-10, where one such codeword is longer than a whole image's budget, the one
+  other MCS of the sweep), "+ capacity" the ideal channel code;
 * Fig. 8's rate maps ``maps.npz`` / ``maps.json`` and Table III's ``timing.json``.
 
 An operating point of a learned model is (model, eta, SNR); its CBR and quality are means over
@@ -23,6 +24,9 @@ paper's findings checked on our numbers).
     python -m pipelines.ntscc.image_figures fig11 --profile mini --snr 10 \\
         --eval results/mini/ntscc/images/*/eval.csv --sweep-csv results/mini/separation/kodak_cbr.csv \\
         --out reports/ntscc/fig11.pdf
+    # Fig. 11 / Table I with a CIFAR-10 panel: --panel SWEEP_CSV EVAL... (repeatable)
+    python -m pipelines.ntscc.image_figures fig11 --profile mini --eval ... --sweep-csv ... \
+        --panel results/mini/separation/cifar_cbr.csv results/mini/ntscc/cifar/*/eval.csv --out reports/ntscc/fig11.pdf
     python -m pipelines.ntscc.image_figures fig08 --profile mini --maps results/mini/ntscc/images/fig08/maps.npz \\
         --out reports/ntscc/fig08.pdf
     python -m pipelines.ntscc.image_figures table3 --profile mini \\
@@ -62,7 +66,7 @@ LDPC_MCS = NTSCC_BPG_LDPC.name  # "16QAM 2/3 (NTSCC BPG+LDPC)"
 MIN_OVERLAP = 0.5  # BD needs the curves to share at least half of their joint range
 GROWTH_TOL_DB = 0.1  # a gap "grows with CBR" if its linear fit rises by more than this across the CBRs
 DATASETS = {"cifar10": "CIFAR10", "kodak": "Kodak", "clic2021": "CLIC2021"}
-_ID_PREFIXES = {"kodim": "kodak"}
+_ID_PREFIXES = {"kodim": "kodak", "cifar10_": "cifar10"}
 AXIS_CBR = "average channel " + ChannelUseBudget("complex", symbol="CBR ρ").axis_label + ", m = 3HW"
 QUALITY_LABEL = {"psnr": "PSNR (dB)", "ms_ssim_db": "MS-SSIM (dB), -10 log10(1 - MS-SSIM)"}
 QUALITY_NAME = {"psnr": "PSNR", "ms_ssim_db": "MS-SSIM"}
@@ -291,6 +295,7 @@ class RDInputs:
     series: dict[str, Series]
     dataset: str
     codec_label: str
+    ldpc_mcs: str
     run_ids: list[str]
     run_keys: dict[str, str]
     data_checksums: dict
@@ -334,13 +339,11 @@ def load_rd(evals: Sequence[Path], sweep_csv: Path, snr_db: float, metric: str, 
         raise ValueError(f"{sweep_csv}: one codec expected, the sweep has {codecs}")
     label = get_codec(codecs[0]).label
     key = sweep_meta["run_key"]
-    for mcs, name in ((LDPC_MCS, f"{label} + LDPC"), (CAPACITY, f"{label} + capacity")):
+    ldpc_mcs = ldpc_anchor(results, snr_db, sweep_csv)
+    for mcs, name in ((ldpc_mcs, f"{label} + LDPC"), (CAPACITY, f"{label} + capacity")):
         s = separation_series(results, mcs, snr_db, metric, name, key)
         if s is not None:
             series[s.key] = s
-    if "ldpc" not in series:
-        raise ValueError(f"{sweep_csv}: no {LDPC_MCS!r} rows at SNR {snr_db:g} dB (the paper's BPG + LDPC); "
-                         f"MCSs there: {sorted({r.mcs for r in results if math.isclose(r.snr_db, snr_db)})}")
     run_ids = [sweep_meta["run_id"]]
     run_keys = {key: sweep_meta["run_id"]}
     checksums = dict(sweep_meta.get("data_checksums", {}))
@@ -361,7 +364,19 @@ def load_rd(evals: Sequence[Path], sweep_csv: Path, snr_db: float, metric: str, 
     absent = [LEARNED[v] for v in variants if v not in series]
     if absent:
         notes.append(f"not in the inputs at SNR {snr_db:g} dB ({distortion}-trained): {', '.join(absent)}")
-    return RDInputs(series, ds, label, run_ids, run_keys, checksums, stage_time, notes)
+    return RDInputs(series, ds, label, ldpc_mcs, run_ids, run_keys, checksums, stage_time, notes)
+
+
+def ldpc_anchor(results: Sequence[ImageResult], snr_db: float, where: Path) -> str:
+    """The MCS of "HEVC-intra + LDPC": the paper's (6144, 4096) 16-QAM code when the sweep has it,
+    else the sweep's only other MCS at ``snr_db`` (CIFAR-10's short code)."""
+    here = sorted({r.mcs for r in results if math.isclose(r.snr_db, snr_db)} - {CAPACITY})
+    if LDPC_MCS in here:
+        return LDPC_MCS
+    if len(here) == 1:
+        return here[0]
+    raise ValueError(f"{where}: cannot tell the BPG + LDPC anchor at SNR {snr_db:g} dB: the sweep has "
+                     f"{here or 'no LDPC MCS'} (expected {LDPC_MCS!r} or exactly one MCS)")
 
 
 # --------------------------------------------------------------------------- BD metrics and findings
@@ -467,11 +482,12 @@ def rd_findings(inputs: RDInputs, metric: str, bds: dict[str, dict]) -> list[tup
     s, ds, q = inputs.series, DATASETS[inputs.dataset], QUALITY_NAME[metric]
     label = inputs.codec_label
     out = [above_finding(f"NTSCC above Deep JSCC on {ds} ({q})", s.get("ntscc"), s.get("deepjscc")),
-           growing_finding(f"NTSCC's {q} gain over Deep JSCC grows with CBR", s.get("ntscc"), s.get("deepjscc"))]
+           growing_finding(f"NTSCC's {q} gain over Deep JSCC grows with CBR on {ds}", s.get("ntscc"),
+                           s.get("deepjscc"))]
     if metric == "ms_ssim_db":
         out.append(above_finding(f"NTSCC above {label} + capacity on {ds} (MS-SSIM)", s.get("ntscc"),
                                  s.get("capacity")))
-    out.append(bd_negative_finding(f"NTSCC's BD-CBR vs {label} + LDPC is negative", bds.get("ntscc")))
+    out.append(bd_negative_finding(f"NTSCC's BD-CBR vs {label} + LDPC is negative on {ds}", bds.get("ntscc")))
     return out
 
 
@@ -534,7 +550,7 @@ def _bd_rows(fig_id: str, panel: str, inputs: RDInputs, bds: dict[str, dict], sn
     qname = "bd_psnr_db" if metric == "psnr" else "bd_ms_ssim_db"
     for key, res in bds.items():
         for name, metric_name in (("bd_cbr", "bd_cbr_percent"), ("bd_quality", qname)):
-            extra = {"anchor": inputs.series["ldpc"].method, "anchor_mcs": LDPC_MCS,
+            extra = {"anchor": inputs.series["ldpc"].method, "anchor_mcs": inputs.ldpc_mcs,
                      "run_keys": inputs.series[key].run_keys + inputs.series["ldpc"].run_keys,
                      "anchor_points": res["anchor_points"], "test_points": res["test_points"],
                      "overlap": res.get(f"{name}_overlap")}
@@ -564,86 +580,115 @@ def _plot_series(ax, s: Series, annotate: bool = False) -> None:
                 ax.annotate(text, (s.cbr[i], s.quality[i]), textcoords="offset points", xytext=(4, -9), fontsize=5)
 
 
-def _render_rd(fig_id: str, profile, evals, sweep_csv, out_pdf, snr_db: float, *, metric: str, distortion: str,
-               variants: Sequence[str], dataset: str | None, title: str, paper_datasets: Sequence[str],
-               extra_notes: Sequence[str] = ()) -> None:
-    started = time.perf_counter()
-    inputs = load_rd(evals, sweep_csv, snr_db, metric, distortion, variants, dataset)
-    s, ds = inputs.series, inputs.dataset
-    bds = _bds(inputs) if fig_id != "fig17" else {}
-    if fig_id == "fig17":
-        checks = [above_finding("refinement adds PSNR (NTSCC above Comparison-I)", s.get("ntscc"),
-                                s.get("comparison_i")),
-                  above_finding("rate adaptation adds PSNR (Comparison-I above Comparison-II)", s.get("comparison_i"),
-                                s.get("comparison_ii"))]
-        if "deepjscc" in s:
-            checks.append(above_finding("the Transformer backbone adds PSNR (Comparison-II above Deep JSCC)",
-                                        s.get("comparison_ii"), s.get("deepjscc")))
-    else:
-        checks = rd_findings(inputs, metric, bds)
+Panel = tuple[Sequence[Path], Path]  # (evaluation CSVs, separation sweep CSV) of one data set
 
-    fig, ax = plt.subplots(figsize=(7.2, 5.4))
+
+def _load_panels(panels: Sequence[Panel], snr_db: float, metric: str, distortion: str, variants: Sequence[str],
+                 dataset: str | None) -> list[RDInputs]:
+    """One RDInputs per panel, data sets distinct; ``dataset`` names the first panel's if its ids do not tell."""
+    out = [load_rd(ev, sw, snr_db, metric, distortion, variants, dataset if i == 0 else None)
+           for i, (ev, sw) in enumerate(panels)]
+    names = [i.dataset for i in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two panels show the same data set: {names}")
+    return out
+
+
+def _merged(inputs: Sequence[RDInputs]) -> dict[str, Any]:
+    """Provenance of several panels: run ids and keys, data checksums, stage time."""
+    keys, checksums = {}, {}
+    for i in inputs:
+        keys.update(i.run_keys)
+        checksums.update(i.data_checksums)
+    return dict(run_ids=[r for i in inputs for r in i.run_ids], run_keys=keys, data_checksums=checksums,
+                stage_time_s=sum(i.stage_time_s for i in inputs))
+
+
+def _render_rd(fig_id: str, profile, panels: Sequence[Panel], out_pdf, snr_db: float, *, metric: str,
+               distortion: str, variants: Sequence[str], dataset: str | None, title: str,
+               paper_datasets: Sequence[str], extra_notes: Sequence[str] = ()) -> None:
+    started = time.perf_counter()
+    all_inputs = _load_panels(panels, snr_db, metric, distortion, variants, dataset)
+    fig, axes = plt.subplots(1, len(all_inputs), figsize=(7.2 * len(all_inputs), 5.4), squeeze=False)
     rows: list[ResultRow] = []
-    for key in (*variants, "ldpc", "capacity"):
-        if key in s and not (fig_id == "fig17" and key == "capacity"):
-            _plot_series(ax, s[key], annotate=key == "ntscc")
-            rows += _series_rows(fig_id, ds, s[key], ds, snr_db, metric)
-    rows += _bd_rows(fig_id, ds, inputs, bds, snr_db, metric)
-    if bds:
-        lines = [f"vs {s['ldpc'].method}:"] + [
-            f"{s[k].method}: BD-CBR {_fmt_bd(r['bd_cbr'], r['bd_cbr_reason'], '%')}, "
-            f"BD-{QUALITY_NAME[metric]} {_fmt_bd(r['bd_quality'], r['bd_quality_reason'], ' dB')}"
-            for k, r in bds.items()]
-        ax.text(0.99, 0.02, "\n".join(lines), transform=ax.transAxes, fontsize=6, ha="right", va="bottom",
-                bbox=dict(fc="white", ec="0.7", alpha=0.9))
-    ax.set_xlabel(AXIS_CBR, fontsize=8)
-    ax.set_ylabel(f"{QUALITY_LABEL[metric]}, {DATASETS[ds]} mean", fontsize=8)
-    ax.set_title(f"{title}: {DATASETS[ds]}, AWGN, SNR = {snr_db:g} dB", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, loc="upper left")
-    ldpc = s["ldpc"]
-    loss = max(i["loss_rate"] for i in ldpc.info)
-    notes = _notes(checks) + [n for n in (_not_run(paper_datasets, ds), *extra_notes) if n] + inputs.notes + [
-        "NTSCC: upper envelope over its (λ, η) points at this SNR (hollow markers: dominated points)",
-        f"{ldpc.method} = {LDPC_MCS}: rate-2/3 (6144, 4096) LDPC + 16-QAM, the paper's BPG + LDPC; lost images "
-        f"shown as the data set's mean colour (largest loss rate {loss:.0%})"]
+    checks: list[tuple[str, bool, str]] = []
+    notes: list[str] = []
+    for ax, inputs in zip(axes[0], all_inputs):
+        s, ds = inputs.series, inputs.dataset
+        bds = _bds(inputs) if fig_id != "fig17" else {}
+        if fig_id == "fig17":
+            panel_checks = [
+                above_finding("refinement adds PSNR (NTSCC above Comparison-I)", s.get("ntscc"), s.get("comparison_i")),
+                above_finding("rate adaptation adds PSNR (Comparison-I above Comparison-II)", s.get("comparison_i"),
+                              s.get("comparison_ii"))]
+            if "deepjscc" in s:
+                panel_checks.append(above_finding("the Transformer backbone adds PSNR (Comparison-II above Deep JSCC)",
+                                                  s.get("comparison_ii"), s.get("deepjscc")))
+        else:
+            panel_checks = rd_findings(inputs, metric, bds)
+        checks += panel_checks
+        for key in (*variants, "ldpc", "capacity"):
+            if key in s and not (fig_id == "fig17" and key == "capacity"):
+                _plot_series(ax, s[key], annotate=key == "ntscc")
+                rows += _series_rows(fig_id, ds, s[key], ds, snr_db, metric)
+        rows += _bd_rows(fig_id, ds, inputs, bds, snr_db, metric)
+        if bds:
+            lines = [f"vs {s['ldpc'].method}:"] + [
+                f"{s[k].method}: BD-CBR {_fmt_bd(r['bd_cbr'], r['bd_cbr_reason'], '%')}, "
+                f"BD-{QUALITY_NAME[metric]} {_fmt_bd(r['bd_quality'], r['bd_quality_reason'], ' dB')}"
+                for k, r in bds.items()]
+            ax.text(0.99, 0.02, "\n".join(lines), transform=ax.transAxes, fontsize=6, ha="right", va="bottom",
+                    bbox=dict(fc="white", ec="0.7", alpha=0.9))
+        ax.set_xlabel(AXIS_CBR, fontsize=8)
+        ax.set_ylabel(f"{QUALITY_LABEL[metric]}, {DATASETS[ds]} mean", fontsize=8)
+        ax.set_title(f"{title}: {DATASETS[ds]}, AWGN, SNR = {snr_db:g} dB", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="upper left")
+        ldpc = s["ldpc"]
+        loss = max(i["loss_rate"] for i in ldpc.info)
+        code = ("rate-2/3 (6144, 4096) LDPC + 16-QAM, the paper's BPG + LDPC" if inputs.ldpc_mcs == LDPC_MCS
+                else "a short LDPC code (a (6144, 4096) codeword exceeds an image's whole budget)")
+        notes += inputs.notes + [f"{DATASETS[ds]}: {ldpc.method} = {inputs.ldpc_mcs}: {code}; lost images shown "
+                                 f"as the data set's mean colour (largest loss rate {loss:.0%})"]
+    shown = [i.dataset for i in all_inputs]
+    notes = _notes(checks) + [n for n in (_not_run(paper_datasets, shown), *extra_notes) if n] + notes + [
+        "NTSCC: upper envelope over its (λ, η) points at this SNR (hollow markers: dominated points)"]
     bottom = _footer(fig, profile, notes)
     fig.tight_layout(rect=(0, bottom, 1, 1))
-    _write(fig, out_pdf, rows, profile, name=fig_id, run_ids=inputs.run_ids, run_keys=inputs.run_keys,
-           data_checksums=inputs.data_checksums, stage_time_s=inputs.stage_time_s, checks=checks, notes=notes,
-           started=started, dataset=ds, snr_db=snr_db)
+    _write(fig, out_pdf, rows, profile, name=fig_id, checks=checks, notes=notes, started=started,
+           dataset=",".join(shown), snr_db=snr_db, **_merged(all_inputs))
 
 
 def _fmt_bd(value: float | None, reason: str, unit: str) -> str:
     return reason if value is None else f"{value:.2f}{unit}"
 
 
-def _not_run(paper_datasets: Sequence[str], dataset: str) -> str:
-    other = [DATASETS[d] for d in paper_datasets if d != dataset]
+def _not_run(paper_datasets: Sequence[str], shown: Sequence[str]) -> str:
+    other = [DATASETS[d] for d in paper_datasets if d not in shown]
     return f"the paper's {' and '.join(other)} panels are left out: those data sets were not run" if other else ""
 
 
 def render_fig11(profile, evals: list[Path], sweep_csv: Path, out_pdf: Path, snr_db: float = 10.0,
-                 dataset: str | None = None) -> None:
+                 dataset: str | None = None, panels: Sequence[Panel] = ()) -> None:
     """Fig. 11: PSNR versus CBR at one SNR, NTSCC, Deep JSCC, HEVC-intra + LDPC / + capacity."""
-    _render_rd("fig11", profile, evals, sweep_csv, out_pdf, snr_db, metric="psnr", distortion="mse",
+    _render_rd("fig11", profile, [(evals, sweep_csv), *panels], out_pdf, snr_db, metric="psnr", distortion="mse",
                variants=("ntscc", "deepjscc"), dataset=dataset, title="Fig. 11, PSNR (MSE-trained models)",
                paper_datasets=("cifar10", "kodak", "clic2021"))
 
 
 def render_fig13(profile, evals: list[Path], sweep_csv: Path, out_pdf: Path, snr_db: float = 10.0,
-                 dataset: str | None = None) -> None:
+                 dataset: str | None = None, panels: Sequence[Panel] = ()) -> None:
     """Fig. 13(a, b): MS-SSIM (dB) versus CBR, MS-SSIM-trained NTSCC and Deep JSCC."""
-    _render_rd("fig13", profile, evals, sweep_csv, out_pdf, snr_db, metric="ms_ssim_db", distortion="ms_ssim",
+    _render_rd("fig13", profile, [(evals, sweep_csv), *panels], out_pdf, snr_db, metric="ms_ssim_db", distortion="ms_ssim",
                variants=("ntscc", "deepjscc"), dataset=dataset, title="Fig. 13, MS-SSIM (MS-SSIM-trained models)",
                paper_datasets=("kodak", "clic2021"),
                extra_notes=["the MS-SSIM-versus-SNR panels (c, d) are not part of this page"])
 
 
 def render_fig17(profile, evals: list[Path], sweep_csv: Path, out_pdf: Path, snr_db: float = 10.0,
-                 dataset: str | None = None) -> None:
+                 dataset: str | None = None, panels: Sequence[Panel] = ()) -> None:
     """Fig. 17: ablation, NTSCC vs Comparison-I (no refinement) vs Comparison-II (no rate adaptation)."""
-    _render_rd("fig17", profile, evals, sweep_csv, out_pdf, snr_db, metric="psnr", distortion="mse",
+    _render_rd("fig17", profile, [(evals, sweep_csv), *panels], out_pdf, snr_db, metric="psnr", distortion="mse",
                variants=("ntscc", "comparison_i", "comparison_ii", "deepjscc"), dataset=dataset,
                title="Fig. 17, ablation (PSNR)", paper_datasets=(),
                extra_notes=["the paper's NTSCC curve uses η = 0.2; here every evaluated η enters the envelope"])
@@ -676,24 +721,29 @@ def _cell(value: float | None, unit: str, reason: str = "") -> str:
     return f"{value:.2f}{unit}"
 
 
-def _render_bd_table(table_id: str, profile, evals, sweep_csv, out_pdf, snr_db: float, dataset: str | None) -> None:
+def _render_bd_table(table_id: str, profile, panels: Sequence[Panel], out_pdf, snr_db: float,
+                     dataset: str | None) -> None:
     started = time.perf_counter()
     spec = TABLES[table_id]
     metric = spec["metric"]
-    inputs = load_rd(evals, sweep_csv, snr_db, metric, spec["distortion"], ("ntscc", "deepjscc"), dataset)
-    ds, s = inputs.dataset, inputs.series
-    bds = _bds(inputs)
-    checks = rd_findings(inputs, metric, bds)
+    all_inputs = _load_panels(panels, snr_db, metric, spec["distortion"], ("ntscc", "deepjscc"), dataset)
+    by_ds = {i.dataset: i for i in all_inputs}
+    bds = {d: _bds(i) for d, i in by_ds.items()}
+    checks = [c for d, i in by_ds.items() for c in rd_findings(i, metric, bds[d])]
     qname = "bd_psnr_db" if metric == "psnr" else "bd_ms_ssim_db"
     qlabel = "BD-PSNR (dB)" if metric == "psnr" else "BD-MS-SSIM (dB)"
-    label = inputs.codec_label
+    labels = sorted({i.codec_label for i in all_inputs})
+    if len(labels) != 1:
+        raise ValueError(f"the panels' separation sweeps use different codecs: {labels}")
+    label = labels[0]
     methods = {"ntscc": "NTSCC", "capacity": f"{label} + capacity", "ldpc": f"{label} + LDPC",
                "deepjscc": "Deep JSCC"}
-    rows: list[ResultRow] = _bd_rows(table_id, ds, inputs, bds, snr_db, metric)
-    if ds in spec["datasets"]:  # the anchor against itself
-        rows.append(ResultRow(figure=table_id, panel=ds, method=methods["ldpc"], dataset=ds, snr_db=snr_db,
-                              bandwidth_ratio=None, metric="bd_cbr_percent", value=0.0,
-                              run_id=s["ldpc"].run_keys[0], extra={"anchor": True, "anchor_mcs": LDPC_MCS}))
+    rows: list[ResultRow] = [r for d, i in by_ds.items() for r in _bd_rows(table_id, d, i, bds[d], snr_db, metric)]
+    for d, i in by_ds.items():
+        if d in spec["datasets"]:  # the anchor against itself
+            rows.append(ResultRow(figure=table_id, panel=d, method=methods["ldpc"], dataset=d, snr_db=snr_db,
+                                  bandwidth_ratio=None, metric="bd_cbr_percent", value=0.0,
+                                  run_id=i.series["ldpc"].run_keys[0], extra={"anchor": True, "anchor_mcs": i.ldpc_mcs}))
     text: list[list[str]] = []
     for key, method in methods.items():
         for source in ("paper", "ours"):
@@ -712,7 +762,7 @@ def _render_bd_table(table_id: str, profile, evals, sweep_csv, out_pdf, snr_db: 
                         rows.append(ResultRow(figure=table_id, panel=d, method=method, dataset=d, snr_db=snr_db,
                                               bandwidth_ratio=None, metric=metric_name, value=v, source="paper",
                                               extra=extra))
-                elif d != ds:
+                elif d not in by_ds:
                     line += ["not run", "not run"]
                     for metric_name in ("bd_cbr_percent", qname)[: 1 if key == "ldpc" else 2]:
                         rows.append(ResultRow(figure=table_id, panel=d, method=method, dataset=d, snr_db=snr_db,
@@ -720,8 +770,8 @@ def _render_bd_table(table_id: str, profile, evals, sweep_csv, out_pdf, snr_db: 
                                               extra={"reason": "not run"}))
                 elif key == "ldpc":
                     line += ["0.00% (anchor)", "—"]
-                elif key in bds:
-                    r = bds[key]
+                elif key in bds[d]:
+                    r = bds[d][key]
                     line += [_cell(r["bd_cbr"], "%", r["bd_cbr_reason"]),
                              _cell(r["bd_quality"], "", r["bd_quality_reason"])]
                 else:
@@ -735,31 +785,31 @@ def _render_bd_table(table_id: str, profile, evals, sweep_csv, out_pdf, snr_db: 
 
     fig, ax = plt.subplots(figsize=(2.5 + 1.25 * len(header), 3.2))
     _draw_table(ax, text, header)
-    ax.set_title(f"{spec['title']}: BD-CBR and {qlabel} against {label} + LDPC ({LDPC_MCS}, the paper's "
+    anchors = ", ".join(f"{DATASETS[d]}: {i.ldpc_mcs}" for d, i in by_ds.items())
+    ax.set_title(f"{spec['title']}: BD-CBR and {qlabel} against {label} + LDPC ({anchors}; the paper's "
                  f"BPG + LDPC), AWGN, SNR = {snr_db:g} dB", fontsize=8)
-    notes = _notes(checks) + inputs.notes + [
+    notes = _notes(checks) + [n for i in all_inputs for n in i.notes] + [
         "paper rows (grey): the values printed in the paper (its BPG is our HEVC-intra); ours: our runs",
         f"BD on upper envelopes (VCEG-M33, Akima); n/a where the curves share < {MIN_OVERLAP:.0%} of their joint "
-        f"range or have < {bd.MIN_POINTS} points", _not_run(spec["datasets"], ds)]
+        f"range or have < {bd.MIN_POINTS} points", _not_run(spec["datasets"], list(by_ds))]
     if table_id == "table2":
         notes.append("paper's Deep JSCC BD-MS-SSIM on CLIC2021 is illegible in our copy (printed as '-77')")
     bottom = _footer(fig, profile, notes)
     ax.set_position((0.01, bottom, 0.98, 0.95 - bottom))
-    _write(fig, out_pdf, rows, profile, name=table_id, run_ids=inputs.run_ids, run_keys=inputs.run_keys,
-           data_checksums=inputs.data_checksums, stage_time_s=inputs.stage_time_s, checks=checks,
-           notes=[n for n in notes if n], started=started, dataset=ds, snr_db=snr_db)
+    _write(fig, out_pdf, rows, profile, name=table_id, checks=checks, notes=[n for n in notes if n], started=started,
+           dataset=",".join(by_ds), snr_db=snr_db, **_merged(all_inputs))
 
 
 def render_table1(profile, evals: list[Path], sweep_csv: Path, out_pdf: Path, snr_db: float = 10.0,
-                  dataset: str | None = None) -> None:
+                  dataset: str | None = None, panels: Sequence[Panel] = ()) -> None:
     """Table I: BD-CBR and BD-PSNR against HEVC-intra + LDPC, ours beside the paper's."""
-    _render_bd_table("table1", profile, evals, sweep_csv, out_pdf, snr_db, dataset)
+    _render_bd_table("table1", profile, [(evals, sweep_csv), *panels], out_pdf, snr_db, dataset)
 
 
 def render_table2(profile, evals: list[Path], sweep_csv: Path, out_pdf: Path, snr_db: float = 10.0,
-                  dataset: str | None = None) -> None:
+                  dataset: str | None = None, panels: Sequence[Panel] = ()) -> None:
     """Table II: BD-CBR and BD-MS-SSIM (dB) against HEVC-intra + LDPC, MS-SSIM-trained models."""
-    _render_bd_table("table2", profile, evals, sweep_csv, out_pdf, snr_db, dataset)
+    _render_bd_table("table2", profile, [(evals, sweep_csv), *panels], out_pdf, snr_db, dataset)
 
 
 # --------------------------------------------------------------------------- Fig. 8
@@ -947,7 +997,7 @@ def render_table3(profile, timing_json: Path, out_pdf: Path, dataset: str | None
     notes = _notes(checks) + [
         "paper rows (grey): printed in the paper, on an RTX 3090; its BPG time has no channel coding",
         f"ours: {DATASETS.get(ds, ds)} on {timing.get('device', '?')} with {timing.get('threads', '?')} threads, "
-        "not comparable in absolute terms", _not_run(times, ds).replace("panels", "columns")]
+        "not comparable in absolute terms", _not_run(times, [ds]).replace("panels", "columns")]
     bottom = _footer(fig, profile, notes)
     ax.set_position((0.01, bottom, 0.98, 0.92 - bottom))
     _write(fig, out_pdf, rows, profile, name="table3",
@@ -972,6 +1022,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval", nargs="+", default=[],
                         help="per-model eval.csv files (figs. 11, 13, 17, tables I-II)")
     parser.add_argument("--sweep-csv", help="per-image CSV of the separation sweep over CBR")
+    parser.add_argument("--panel", nargs="+", action="append", default=[], metavar="CSV",
+                        help="another data set's panel (figs. 11, 13, 17) or column (tables I-II): its sweep CSV, "
+                             "then its eval.csv files; repeatable")
     parser.add_argument("--maps", help="Fig. 8 maps.npz")
     parser.add_argument("--timing", help="Table III timing.json")
     parser.add_argument("--snr", type=float, default=10.0, help="channel SNR of the figure (dB)")
@@ -980,6 +1033,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.target in RD_TARGETS and (not args.eval or not args.sweep_csv):
         parser.error(f"{args.target} needs --eval and --sweep-csv")
+    if any(len(p) < 2 for p in args.panel):
+        parser.error("--panel needs a sweep CSV and at least one eval.csv")
     if args.target == "fig08" and not args.maps:
         parser.error("fig08 needs --maps")
     if args.target == "table3" and not args.timing:
@@ -988,8 +1043,9 @@ def main(argv: list[str] | None = None) -> None:
         profile = load(args.profile)
         out = Path(args.out)
         if args.target in RD_TARGETS:
+            panels = [([Path(e) for e in p[1:]], Path(p[0])) for p in args.panel]
             RD_TARGETS[args.target](profile, [Path(p) for p in args.eval], Path(args.sweep_csv), out, args.snr,
-                                    dataset=args.dataset)
+                                    dataset=args.dataset, panels=panels)
         elif args.target == "fig08":
             render_fig08(profile, Path(args.maps), out, dataset=args.dataset)
         else:

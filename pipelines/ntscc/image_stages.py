@@ -1,5 +1,8 @@
 """Stages of NTSCC on images: train once (NTC, NTSCC, ablations, deep JSCC), evaluate each model
-once, then every figure and table reads those evaluations (Figs. 8, 11, 12, 13, 17; Tables I-III)."""
+once, then every figure and table reads those evaluations (Figs. 8, 11, 12, 13, 17; Tables I-III).
+
+Kodak models come from the profile block ``ntscc.images``; when the profile has ``ntscc.cifar``,
+CIFAR-10 models (2-stage g_a) add panel (a) to Fig. 11 and the CIFAR-10 column to Table I."""
 from __future__ import annotations
 
 from jscc_core.profiles import ProfileError
@@ -16,8 +19,8 @@ MODEL_CODE = ("packages/ntscc/src/ntscc/image", "packages/ntscc/src/ntscc/rate.p
 SIDECARS = ("pdf", "csv", "json")
 
 
-def image_root(profile) -> str:
-    return f"{results_dir(profile)}/ntscc/images"
+def image_root(profile, block: str = "images") -> str:
+    return f"{results_dir(profile)}/ntscc/{block}"
 
 
 def tag(variant: str, distortion: str = "mse", *, lmbda=None, c_out=None, cbr=None) -> str:
@@ -45,6 +48,16 @@ def check_images(profile) -> None:
     if "kodak_cbr" not in sweeps:
         raise ProfileError(f"{where}: Figs. 11 and 17 read the separation sweep 'kodak_cbr', missing from "
                            f"separation.sweeps ({', '.join(sweeps)})")
+    cifar = profile.to_dict()["ntscc"].get("cifar")
+    if cifar is not None:
+        sweep = sweeps.get(cifar["sweep"])
+        if sweep is None:
+            raise ProfileError(f"profile {profile.name!r}: ntscc.cifar.sweep = {cifar['sweep']!r} is not a separation "
+                               f"sweep ({', '.join(sweeps)})")
+        if sweep["dataset"] != cifar["test_set"] or sweep.get("limit") != cifar.get("test_limit"):
+            raise ProfileError(f"profile {profile.name!r}: separation.sweeps.{cifar['sweep']} must code the images "
+                               f"ntscc.cifar tests ({cifar['test_set']}, limit {cifar.get('test_limit')}), got "
+                               f"{sweep['dataset']}, limit {sweep.get('limit')}")
 
 
 class ModelPaths:
@@ -73,8 +86,61 @@ class ModelPaths:
         return [f for f, _ in (*self.ntscc_ms_ssim.values(), *self.deepjscc_ms_ssim.values())]
 
 
+class CifarPaths:
+    """Folders of the CIFAR-10 models (block ntscc.cifar): NTC and NTSCC per λ, deep JSCC per c_out."""
+
+    def __init__(self, profile):
+        cfg = profile.get("ntscc.cifar")
+        root = image_root(profile, "cifar")
+        self.ntc = {lam: f"{root}/{tag('ntc', lmbda=lam)}" for lam in cfg["lambdas"]}
+        self.ntscc = {lam: f"{root}/{tag('ntscc', lmbda=lam)}" for lam in cfg["lambdas"]}
+        self.deepjscc = {c: f"{root}/{tag('deepjscc', c_out=c)}" for c in cfg["deepjscc"]["c_out"]}
+
+    def evaluated(self) -> list[str]:
+        return [*self.ntscc.values(), *self.deepjscc.values()]
+
+
 def eval_files(folder: str) -> tuple[str, str]:
     return f"{folder}/eval.csv", f"{folder}/eval.json"
+
+
+def _train_stage(block: str, name: str, args: str, out: str, runtime_min: int, deps: tuple[str, ...]) -> Stage:
+    return Stage(name=f"ntscc_{block}_train_{name}", cmd=f"{MODULE} {args} --out {out}", deps=deps,
+                 outs=(f"{out}/model.pt", f"{out}/run.json"), runtime_min=runtime_min)
+
+
+def _evaluate_stage(folder: str, prof: str, deps: tuple[str, ...]) -> Stage:
+    """Evaluation of the model in ``folder`` (results/<profile>/ntscc/<block>/<model>)."""
+    block, name = folder.rsplit("/", 2)[1:]
+    return Stage(name=f"ntscc_{block}_evaluate_{name}", cmd=f"{MODULE} evaluate {prof} --model {folder}",
+                 deps=deps + (f"{folder}/model.pt", f"{folder}/run.json"), outs=eval_files(folder), mem_mb=4000,
+                 runtime_min=30)
+
+
+def cifar_stages(profile, profile_ref: str) -> tuple[list[Stage], CifarPaths]:
+    """Training and evaluation of the CIFAR-10 models (Fig. 11(a), Table I)."""
+    cfg = profile.get("ntscc.cifar")
+    sched = cfg["schedules"]
+    pdep = profile_dep(profile_ref)
+    prof = f"--profile {profile_ref} --data {DATA_ROOT}"
+    from jscc_core.images import CIFAR_ENTRY
+
+    data = data_files(CIFAR_ENTRY)
+    m = CifarPaths(profile)
+    stages = [fetch_stage(CIFAR_ENTRY)]
+    deps = (pdep,) + MODEL_CODE + data
+    for lam in cfg["lambdas"]:
+        ntc = f"{m.ntc[lam]}/model.pt"
+        stages.append(_train_stage("cifar", tag('ntc', lmbda=lam), f"train-ntc --block cifar --lmbda {lam!r} {prof}",
+                                   m.ntc[lam], sched["ntc"]["runtime_min"], deps))
+        stages.append(_train_stage("cifar", tag('ntscc', lmbda=lam),
+                                   f"train-ntscc --block cifar --lmbda {lam!r} --ntc {ntc} {prof}", m.ntscc[lam],
+                                   sched["ntscc"]["runtime_min"], deps + (ntc,)))
+    for c, out in m.deepjscc.items():
+        stages.append(_train_stage("cifar", tag('deepjscc', c_out=c), f"train-deepjscc --block cifar --c-out {c} {prof}",
+                                   out, sched["deepjscc"]["runtime_min"], deps))
+    stages += [_evaluate_stage(f, prof, deps + (f"{CORE}/metrics.py",)) for f in m.evaluated()]
+    return stages, m
 
 
 def image_stages(profile, profile_ref: str) -> list[Stage]:
@@ -91,9 +157,8 @@ def image_stages(profile, profile_ref: str) -> list[Stage]:
     stages = [fetch_stage(cfg["train_set"]), fetch_stage(cfg["test_set"])]
 
     def train(name: str, args: str, out: str, kind: str, extra: tuple[str, ...] = ()) -> None:
-        stages.append(Stage(name=f"ntscc_images_train_{name}", cmd=f"{MODULE} {args} {prof} --out {out}",
-                            deps=(pdep,) + MODEL_CODE + train_data + extra,
-                            outs=(f"{out}/model.pt", f"{out}/run.json"), runtime_min=sched[kind]["runtime_min"]))
+        stages.append(_train_stage("images", name, f"{args} {prof}", out, sched[kind]["runtime_min"],
+                                   (pdep,) + MODEL_CODE + train_data + extra))
 
     for lam in cfg["lambdas"]:
         train(tag("ntc", lmbda=lam), f"train-ntc --lmbda {lam!r}", m.ntc[lam], "ntc")
@@ -117,11 +182,7 @@ def image_stages(profile, profile_ref: str) -> list[Stage]:
               out, "fine_tune", (f"{mse}/model.pt",))
 
     for folder in m.evaluated():
-        name = folder.rsplit("/", 1)[1]
-        stages.append(Stage(name=f"ntscc_images_evaluate_{name}", cmd=f"{MODULE} evaluate {prof} --model {folder}",
-                            deps=(pdep,) + MODEL_CODE + (f"{CORE}/metrics.py",) + test_data
-                            + (f"{folder}/model.pt", f"{folder}/run.json"),
-                            outs=eval_files(folder), mem_mb=4000, runtime_min=30))
+        stages.append(_evaluate_stage(folder, prof, (pdep,) + MODEL_CODE + (f"{CORE}/metrics.py",) + test_data))
 
     root = image_root(profile)
     maps = (f"{root}/fig08/maps.npz", f"{root}/fig08/maps.json")
@@ -143,6 +204,15 @@ def image_stages(profile, profile_ref: str) -> list[Stage]:
     snr = cfg["fig11_snr_db"]
     fig_code = (pdep, "pipelines/ntscc/image_figures.py", f"{CORE}/results.py", f"{CORE}/bd.py")
 
+    panel, panel_deps = "", ()
+    if "cifar" in profile.to_dict()["ntscc"]:
+        more, cm = cifar_stages(profile, profile_ref)
+        stages += more
+        c_csv, c_json = sweep_outputs(profile, profile.get("ntscc.cifar")["sweep"])
+        c_evals = [eval_files(f) for f in cm.evaluated()]
+        panel = f" --panel {c_csv} {' '.join(c for c, _ in c_evals)}"
+        panel_deps = (c_csv, c_json) + tuple(x for pair in c_evals for x in pair)
+
     def render(what: str, evals: list[str], extra: str, deps: tuple[str, ...]) -> None:
         ev = [eval_files(f) for f in evals]
         ev_args = f" --eval {' '.join(c for c, _ in ev)}" if ev else ""
@@ -153,8 +223,8 @@ def image_stages(profile, profile_ref: str) -> list[Stage]:
 
     sweep = f"--sweep-csv {sweep_csv} --snr {snr!r}"
     learned = [*m.ntscc.values(), *m.deepjscc.values()]
-    render("fig11", learned, sweep, (sweep_csv, sweep_json))
-    render("table1", learned, f"--sweep-csv {sweep_csv}", (sweep_csv, sweep_json))
+    render("fig11", learned, sweep + panel, (sweep_csv, sweep_json) + panel_deps)
+    render("table1", learned, f"--sweep-csv {sweep_csv}" + panel, (sweep_csv, sweep_json) + panel_deps)
     render("fig13", m.ms_ssim_models(), sweep, (sweep_csv, sweep_json))
     render("table2", m.ms_ssim_models(), f"--sweep-csv {sweep_csv}", (sweep_csv, sweep_json))
     render("fig17", [m.ntscc[lam], m.comparison_i, *m.comparison_ii.values()], sweep, (sweep_csv, sweep_json))

@@ -9,6 +9,9 @@
     python -m pipelines.ntscc.images rate-maps        --profile mini --models DIR... --data data --out DIR
     python -m pipelines.ntscc.images time-models      --profile mini --ntscc DIR --deepjscc DIR --sweep-csv CSV --data data --out DIR
 
+Every command reads the profile block ``ntscc.images`` (Kodak, 4-stage g_a) unless given
+``--block cifar`` (``ntscc.cifar``: CIFAR-10, 2-stage g_a, Fig. 11(a) and Table I's CIFAR row).
+
 A model folder holds model.pt and run.json (what was trained, MLflow run); ``evaluate`` adds
 eval.csv (one row per test image and operating point) and eval.json. Training state is
 checkpointed under checkpoints/<profile>/ (not a declared output), so an interrupted stage
@@ -30,7 +33,7 @@ import torch
 
 from jscc_core.channels import ComplexAWGN
 from jscc_core.determinism import seed_everything
-from jscc_core.images import RandomCrops, load_entry_images, to_tensor
+from jscc_core.images import CIFAR_ENTRY, RandomCrops, load_cifar_subset, load_entry_images, to_tensor
 from jscc_core.metrics import ms_ssim, ms_ssim_db, psnr
 from jscc_core.profiles import ProfileError
 from jscc_core.registry import RegistryError, entry_checksums
@@ -54,8 +57,27 @@ EVAL_COLUMNS = ("method", "model", "variant", "distortion", "lmbda", "eta", "tra
 # --------------------------------------------------------------------------- configuration
 
 
-def images_cfg(profile) -> dict:
-    return profile.get("ntscc.images")
+BLOCKS = ("images", "cifar")  # profile blocks ntscc.<block>: Kodak (4-stage g_a), CIFAR-10 (2-stage g_a)
+CIFAR_SETS = {"cifar10_train": "train", "cifar10_test": "test"}  # splits of the registry entry cifar10_subset
+
+
+def images_cfg(profile, block: str = "images") -> dict:
+    if block not in BLOCKS:
+        raise ValueError(f"block must be one of {BLOCKS}, got {block!r}")
+    return profile.get(f"ntscc.{block}")
+
+
+def load_set(name: str, data_root: Path, limit: int | None = None) -> dict[str, np.ndarray]:
+    """Images of a data set by id: a registry entry of image files, or a split of the CIFAR-10 subset
+    (ids ``cifar10_test_0000``, ...)."""
+    if name in CIFAR_SETS:
+        x = load_cifar_subset(data_root, CIFAR_SETS[name])[:limit]
+        return {f"{name}_{i:04d}": im for i, im in enumerate(x)}
+    return load_entry_images(name, data_root, limit=limit)
+
+
+def registry_entry(name: str) -> str:
+    return CIFAR_ENTRY if name in CIFAR_SETS else name
 
 
 def ntc_config(cfg: dict) -> NTCConfig:
@@ -84,8 +106,8 @@ def stage_seed(base: int, name: str) -> int:
     return (base + zlib.crc32(name.encode())) % (2**31)
 
 
-def fingerprint(profile, kind: str, **extra) -> str:
-    blob = json.dumps({"kind": kind, "cfg": profile.to_dict()["ntscc"]["images"], "seed": profile["seed"], **extra},
+def fingerprint(profile, kind: str, block: str = "images", **extra) -> str:
+    blob = json.dumps({"kind": kind, "cfg": profile.to_dict()["ntscc"][block], "seed": profile["seed"], **extra},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -100,9 +122,12 @@ def model_tag(variant: str, distortion: str = "mse", *, lmbda: float | None = No
     return f"{variant}_{distortion}_cbr{cbr:g}"
 
 
-def training_crops(profile, data_root: Path) -> RandomCrops:
-    """Random crops of the training set's images large enough for one crop (never the test set)."""
-    cfg = images_cfg(profile)
+def training_crops(profile, data_root: Path, block: str = "images") -> RandomCrops | torch.Tensor:
+    """Random crops of the training set's images large enough for one crop (never the test set);
+    CIFAR-10: the whole 32 x 32 training images, as a tensor ``train`` draws minibatches from."""
+    cfg = images_cfg(profile, block)
+    if cfg["train_set"] in CIFAR_SETS:
+        return to_tensor(load_cifar_subset(data_root, CIFAR_SETS[cfg["train_set"]]))
     images = load_entry_images(cfg["train_set"], data_root)
     usable = [im for im in images.values() if min(im.shape[:2]) >= cfg["crop"]]
     if not usable:
@@ -110,15 +135,15 @@ def training_crops(profile, data_root: Path) -> RandomCrops:
     return RandomCrops(usable, cfg["crop"])
 
 
-def test_images(profile, data_root: Path) -> dict[str, np.ndarray]:
-    cfg = images_cfg(profile)
-    return load_entry_images(cfg["test_set"], data_root, limit=cfg.get("test_limit"))
+def test_images(profile, data_root: Path, block: str = "images") -> dict[str, np.ndarray]:
+    cfg = images_cfg(profile, block)
+    return load_set(cfg["test_set"], data_root, limit=cfg.get("test_limit"))
 
 
-def data_checksums(profile) -> dict[str, str]:
-    cfg = images_cfg(profile)
+def data_checksums(profile, block: str = "images") -> dict[str, str]:
+    cfg = images_cfg(profile, block)
     out = {}
-    for name in (cfg["train_set"], cfg["test_set"]):
+    for name in dict.fromkeys(registry_entry(n) for n in (cfg["train_set"], cfg["test_set"])):
         out.update({f"{name}/{k}": v for k, v in entry_checksums(name).items()})
     return out
 
@@ -128,22 +153,26 @@ def data_checksums(profile) -> dict[str, str]:
 
 def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, params: dict, sched_kind: str) -> None:
     """Seed, build the model (after seeding), train with resumable checkpoints, save weights and run.json."""
-    cfg = images_cfg(profile)
+    block = args.block
+    cfg = images_cfg(profile, block)
+    if block != "images":  # Kodak runs keep the params (and fingerprints) they had before blocks existed
+        params = {**params, "block": block}
     started = time.perf_counter()
-    crops = training_crops(profile, Path(args.data))
+    crops = training_crops(profile, Path(args.data), block)
     seed_everything(stage_seed(int(profile["seed"]), name), threads=int(profile["threads"]))
     model = make_model()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = Path("checkpoints") / profile.name / "ntscc" / "images" / out.name / "checkpoint.pt"
-    fp = fingerprint(profile, kind, **params)
+    ckpt = Path("checkpoints") / profile.name / "ntscc" / block / out.name / "checkpoint.pt"
+    fp = fingerprint(profile, kind, block, **params)
     run_key = f"ntscc_images_{name}@{fp}"
     sched = schedule(cfg, sched_kind)
     with track_run(EXPERIMENT, f"train-{name}",
                    params={"profile": profile.name, "kind": kind, **params, "schedule": asdict(sched),
-                           "crop": cfg["crop"], "train_set": cfg["train_set"]},
+                           "crop": cfg.get("crop"), "train_set": cfg["train_set"]},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256}) as run:
-        logs = train(model, loss_fn, crops.sample, sched, ckpt, fp,
+        data = crops.sample if isinstance(crops, RandomCrops) else crops
+        logs = train(model, loss_fn, data, sched, ckpt, fp,
                      on_log=lambda step, m: run.log_metrics(m, step=step), desc=name, restart_foreign=True)
         if isinstance(model, (ImageNTC, ImageNTSCC)):
             model.update(force=True)  # entropy-coding tables of z (real bitstreams at evaluation)
@@ -158,7 +187,7 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
 
 def cmd_train_ntc(args) -> None:
     profile = load(args.profile)
-    cfg = images_cfg(profile)
+    cfg = images_cfg(profile, args.block)
     name = f"ntc_{args.distortion}_lam{args.lmbda:g}"
     _train_stage(args, profile, "ntc", name, lambda: ImageNTC(ntc_config(cfg)),
                  ntc_objective(args.lmbda, args.distortion),
@@ -183,7 +212,7 @@ def _eta_train(cfg: dict, distortion: str):
 
 def cmd_train_ntscc(args) -> None:
     profile = load(args.profile)
-    cfg = images_cfg(profile)
+    cfg = images_cfg(profile, args.block)
     name = model_tag(args.variant, args.distortion, lmbda=args.lmbda)
     if (args.ntc is None) == (args.init is None):
         raise ValueError("train-ntscc needs exactly one of --ntc (Algorithm 1 from a pretrained NTC) and --init "
@@ -202,7 +231,7 @@ def cmd_train_ntscc(args) -> None:
 
 def cmd_train_deepjscc(args) -> None:
     profile = load(args.profile)
-    cfg = images_cfg(profile)
+    cfg = images_cfg(profile, args.block)
     name = model_tag("deepjscc", args.distortion, c_out=args.c_out)
     make = lambda: DeepJSCC(args.c_out, filters=cfg["deepjscc"]["filters"])  # noqa: E731
     if args.init:
@@ -214,7 +243,7 @@ def cmd_train_deepjscc(args) -> None:
 
 def cmd_train_comparison_ii(args) -> None:
     profile = load(args.profile)
-    cfg = images_cfg(profile)
+    cfg = images_cfg(profile, args.block)
     name = model_tag("comparison_ii", "mse", cbr=args.cbr)
     _train_stage(args, profile, "comparison_ii", name,
                  lambda: _with_pretrained_ntc(ntscc_config(cfg, "comparison_ii", args.cbr), args.ntc),
@@ -228,9 +257,9 @@ def cmd_train_comparison_ii(args) -> None:
 
 def load_model(profile, folder: Path):
     """(model in eval mode, run.json) of a trained model folder."""
-    cfg = images_cfg(profile)
     meta = json.loads((folder / "run.json").read_text())
     p = meta["params"]
+    cfg = images_cfg(profile, p.get("block", "images"))
     if meta["kind"] == "deepjscc":
         model = DeepJSCC(p["c_out"], filters=cfg["deepjscc"]["filters"])
     elif meta["kind"] == "comparison_ii":
@@ -245,12 +274,13 @@ def load_model(profile, folder: Path):
 def operating_points(cfg: dict, kind: str, distortion: str = "mse") -> list[tuple[float | None, float]]:
     """(eta, SNR) pairs a model is evaluated at: the eta sweep at the Fig. 11 SNR, the SNR sweep at eta_fig12."""
     if kind in ("deepjscc", "comparison_ii"):
-        snrs = sorted(set(cfg["test_snr_db"]) | {cfg["fig11_snr_db"]})
+        snrs = sorted(set(cfg.get("test_snr_db", ())) | {cfg["fig11_snr_db"]})
         return [(None, s) for s in snrs]
     if distortion == "ms_ssim":  # Fig. 13 (a, b): MS-SSIM vs R at the Fig. 11 SNR
         return [(eta, cfg["fig11_snr_db"]) for eta in cfg["ms_ssim"]["eta_test"]]
     points = [(eta, cfg["fig11_snr_db"]) for eta in cfg["eta_test"]]
-    points += [(cfg["eta_fig12"], s) for s in cfg["test_snr_db"]]
+    if "eta_fig12" in cfg:  # the SNR sweep of Fig. 12 (Kodak only)
+        points += [(cfg["eta_fig12"], s) for s in cfg["test_snr_db"]]
     return list(dict.fromkeys(points))
 
 
@@ -267,15 +297,16 @@ def _deepjscc_record(model: DeepJSCC, x: torch.Tensor, snr_db: float, generator:
 
 def cmd_evaluate(args) -> None:
     profile = load(args.profile)
-    cfg = images_cfg(profile)
     folder = Path(args.model)
     model, meta = load_model(profile, folder)
     kind, p = meta["kind"], meta["params"]
-    images = test_images(profile, Path(args.data))
+    block = p.get("block", "images")
+    cfg = images_cfg(profile, block)
+    images = test_images(profile, Path(args.data), block)
     points = operating_points(cfg, kind, p.get("distortion", "mse"))
     seed = stage_seed(int(profile["seed"]), "evaluate")
     started = time.perf_counter()
-    run_key = f"ntscc_images_eval_{meta['name']}@{fingerprint(profile, 'evaluate', model=meta['run_key'])}"
+    run_key = f"ntscc_images_eval_{meta['name']}@{fingerprint(profile, 'evaluate', block, model=meta['run_key'])}"
     rows = []
     with track_run(EXPERIMENT, f"evaluate-{meta['name']}",
                    params={"profile": profile.name, "model": meta["name"], "points": points, "images": len(images)},
@@ -314,7 +345,7 @@ def cmd_evaluate(args) -> None:
         run.log_artifact(out)
         info = {"run_id": run.run_id, "run_key": run_key, "model_run_id": meta["run_id"], "model_run_key": meta["run_key"],
                 "wall_time_s": round(wall, 3), "parameters": meta["parameters"],
-                "train_wall_time_s": meta["wall_time_s"], "data_checksums": data_checksums(profile)}
+                "train_wall_time_s": meta["wall_time_s"], "data_checksums": data_checksums(profile, block)}
         (folder / "eval.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     print(f"{meta['name']}: {len(rows)} rows, mean PSNR {mean_psnr:.2f} dB, {wall:.0f} s")
 
@@ -322,7 +353,7 @@ def cmd_evaluate(args) -> None:
 def cmd_rate_maps(args) -> None:
     """Fig. 8: channel uses per patch on one test image for each NTSCC model."""
     profile = load(args.profile)
-    cfg = images_cfg(profile)
+    cfg = images_cfg(profile, args.block)
     image_id = cfg["fig08"]["image"]
     images = load_entry_images(cfg["test_set"], Path(args.data))
     if image_id not in images:
@@ -355,7 +386,7 @@ def cmd_time_models(args) -> None:
     from jscc_core.digital.separation import frame_bits, link_for, read_image_results_csv
 
     profile = load(args.profile)
-    cfg = images_cfg(profile)
+    cfg = images_cfg(profile, args.block)
     torch.set_num_threads(int(profile["threads"]))
     images = test_images(profile, Path(args.data))
     snr = cfg["fig11_snr_db"]
@@ -414,21 +445,29 @@ def main(argv: list[str] | None = None) -> None:
     parser, add_stage = stage_cli("python -m pipelines.ntscc.images", __doc__)
 
     def add(name, fn, out=True):  # every command here reads data
-        return add_stage(name, fn, out=out, data=True)
+        p = add_stage(name, fn, out=out, data=True)
+        p.set_defaults(block="images")
+        return p
+
+    def add_train(name, fn):
+        p = add(name, fn)
+        p.add_argument("--block", choices=BLOCKS, default="images",
+                       help="profile block ntscc.<block>: images (Kodak, default) or cifar (CIFAR-10)")
+        return p
 
     for name, fn in (("train-ntc", cmd_train_ntc), ("train-ntscc", cmd_train_ntscc)):
-        p = add(name, fn)
+        p = add_train(name, fn)
         p.add_argument("--lmbda", type=float, required=True)
         p.add_argument("--distortion", choices=("mse", "ms_ssim"), default="mse")
         if name == "train-ntscc":
             p.add_argument("--ntc", help="pretrained NTC weights (Algorithm 1, line 1)")
             p.add_argument("--init", help="trained NTSCC weights to fine-tune (e.g. MS-SSIM from MSE)")
             p.add_argument("--variant", choices=("ntscc", "comparison_i"), default="ntscc")
-    p = add("train-deepjscc", cmd_train_deepjscc)
+    p = add_train("train-deepjscc", cmd_train_deepjscc)
     p.add_argument("--c-out", type=int, required=True, help="channels per position: CBR = c_out / 48")
     p.add_argument("--distortion", choices=("mse", "ms_ssim"), default="mse")
     p.add_argument("--init", help="trained weights to fine-tune (e.g. MS-SSIM from MSE)")
-    p = add("train-comparison-ii", cmd_train_comparison_ii)
+    p = add_train("train-comparison-ii", cmd_train_comparison_ii)
     p.add_argument("--cbr", type=float, required=True)
     p.add_argument("--ntc", required=True, help="pretrained NTC weights (g_a, g_s)")
     add("evaluate", cmd_evaluate, out=False).add_argument("--model", required=True, help="trained model folder")
