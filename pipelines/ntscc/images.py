@@ -315,22 +315,29 @@ def cmd_evaluate(args) -> None:
 
         bar = tqdm(total=len(points) * len(images), desc=f"evaluate {meta['name']}",
                    disable=os.environ.get("JSCC_PROGRESS", "1") == "0", mininterval=2.0)
-        for j, (eta, snr) in enumerate(points):
-            for i, (image_id, img) in enumerate(images.items()):
+        records = {}
+        for image_id, img in images.items():
+            x = to_tensor(img)
+            if kind != "deepjscc":  # g_a, hyperprior and z̄ once per image, for every (eta, SNR)
+                with torch.no_grad():
+                    analysis = model.transmitter(x)
+            for eta, snr in points:
                 # noise seeded per (point, image): a point does not change when others are added
                 g = torch.Generator().manual_seed(stage_seed(seed, f"{eta}/{snr}/{image_id}"))
-                x = to_tensor(img)
                 if kind == "deepjscc":
-                    rec = _deepjscc_record(model, x, snr, g)
+                    records[eta, snr, image_id] = _deepjscc_record(model, x, snr, g)
                 else:
-                    rec = model.transmit(x, snr, eta, generator=g)[0]
+                    records[eta, snr, image_id] = model.transmit(x, snr, eta, generator=g, analysis=analysis)[0]
+                bar.update(1)
+        bar.close()
+        for eta, snr in points:
+            for image_id in images:
+                rec = records[eta, snr, image_id]
                 rows.append({"method": METHODS[kind], "model": meta["name"], "variant": kind,
                              "distortion": p.get("distortion", "mse"), "lmbda": p.get("lmbda", ""),
                              "eta": "" if eta is None else eta, "train_snr_db": p.get("snr_db", cfg["train_snr_db"]),
                              "snr_db": snr, "image_id": image_id, "run_key": run_key,
                              **{k: rec[k] for k in ("psnr", "ms_ssim", "ms_ssim_db", "k_y", "k_z", "k_q", "k", "cbr")}})
-                bar.update(1)
-        bar.close()
         out = folder / "eval.csv"
         tmp = out.with_name(out.name + ".tmp")
         with tmp.open("w", newline="") as f:

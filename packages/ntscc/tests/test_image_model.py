@@ -163,6 +163,18 @@ def test_transmit_decodes_z_bar_and_is_reproducible():
     assert not torch.allclose(bad["x_hat"], out["x_hat"])
 
 
+@pytest.mark.parametrize("variant", ["ntscc", "comparison_i", "comparison_ii"])
+def test_a_shared_transmitter_analysis_changes_nothing(variant):
+    config = {"ntscc": CONFIG, "comparison_i": CONFIG.comparison_i(),
+              "comparison_ii": CONFIG.comparison_ii(fixed_rate=6)}[variant]
+    m = updated_eval_model(config)
+    x, eta = images(), None if variant == "comparison_ii" else ETA
+    with torch.no_grad():
+        analysis = m.transmitter(x)
+    for snr, seed in ((SNR, 5), (1.0, 6)):  # one analysis, several operating points
+        assert m.transmit(x, snr, eta, generator=seed, analysis=analysis) == m.transmit(x, snr, eta, generator=seed)
+
+
 def test_rate_map_matches_the_allocated_lengths():
     m = updated_eval_model()
     x = images()

@@ -234,7 +234,8 @@ class ImageNTSCC(CompressionModel):
     * ``z_hat`` (B, N, h/4, w/4): in eval, z̄ as the receiver decodes it (absent otherwise).
 
     η is required unless the model is Comparison-II. ``channel`` (a callable on real (B, n)
-    tensors) replaces the default ``ComplexAWGN(snr_db)``; ``generator`` seeds its noise.
+    tensors) replaces the default ``ComplexAWGN(snr_db)``; ``generator`` seeds its noise;
+    ``analysis`` is :meth:`transmitter`'s output for ``x``, computed once for many (η, SNR).
     """
 
     def __init__(self, config: ImageNTSCCConfig):
@@ -293,12 +294,28 @@ class ImageNTSCC(CompressionModel):
         if self.rate_adaptive and eta is None:
             raise ValueError("eta (scaling from entropy to channel uses, eq. 28) is required for rate-adaptive NTSCC")
 
+    def transmitter(self, x: Tensor) -> dict[str, Tensor]:
+        """The transmitter's work before η and the channel enter: y = g_a(x), the hyperprior and, in
+        eval, z̄'s real bitstream with the receiver's (μ̄, σ̄) = h_s(z̄). Pass it to ``forward`` /
+        ``transmit`` as ``analysis`` to send one image at several (η, SNR) without recomputing it."""
+        self.ntc.check_image(x)
+        if not self.rate_adaptive:
+            return {"y": self.ntc.latent(x)}
+        a = self.ntc.analyse(x)  # y, z̄ (z̃ in training), μ̄, σ̄, bits per patch
+        if self.sends_z and not self.training:  # real bitstream; the receiver decodes z̄
+            strings, shape = self.ntc.compress_z(a["y"])
+            a["bits_z_sent"] = torch.tensor([8.0 * len(s) for s in strings], dtype=x.dtype, device=x.device)
+            a["z_hat"] = self.ntc.decompress_z(strings, shape)
+            a["mu_hat"], a["sigma_hat"] = self.ntc.entropy_parameters(a["z_hat"])
+        return a
+
     def forward(self, x: Tensor, snr_db: float, eta: float | Tensor | None = None,
                 channel: Callable[[Tensor], Tensor] | None = None,
-                generator: torch.Generator | int | None = None) -> dict[str, Tensor]:
+                generator: torch.Generator | int | None = None,
+                analysis: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         snr = check_scalar_snr_db(snr_db)
-        self.ntc.check_image(x)
         self._check_eta(eta)
+        a = self.transmitter(x) if analysis is None else analysis
         if channel is None:
             channel = self.channel(snr, make_generator(generator, x.device))
         b, _, height, width = x.shape
@@ -306,11 +323,10 @@ class ImageNTSCC(CompressionModel):
         out: dict[str, Tensor] = {}
 
         if not self.rate_adaptive:  # Comparison-II: g_a -> fixed-length f_e -> channel -> f_d -> g_s
-            y = self.ntc.latent(x)
+            y = a["y"]
             j = self.jscc(y, None, None, None, channel)
             bits_y = bits_z = k_z = k_z_relaxed = zeros
         else:
-            a = self.ntc.analyse(x)  # transmitter: y, z̄ (z̃ in training), μ̄, σ̄, bits per patch
             y = a["y"]
             mu = sigma = None
             bits_z = zeros
@@ -319,10 +335,9 @@ class ImageNTSCC(CompressionModel):
                     bits_z = a["bits_z"].detach()
                     mu, sigma = a["mu"], a["sigma"]
                 else:  # real bitstream; the receiver decodes z̄ and recomputes (μ̄, σ̄) = h_s(z̄)
-                    strings, shape = self.ntc.compress_z(y)
-                    bits_z = torch.tensor([8.0 * len(s) for s in strings], dtype=x.dtype, device=x.device)
-                    out["z_hat"] = self.ntc.decompress_z(strings, shape)
-                    mu, sigma = self.ntc.entropy_parameters(out["z_hat"])
+                    bits_z = a["bits_z_sent"]
+                    out["z_hat"] = a["z_hat"]
+                    mu, sigma = a["mu_hat"], a["sigma_hat"]
             j = self.jscc(y, mu, sigma, a["bits_y_per_patch"], channel, eta)
             bits_y = a["bits_y_per_patch"].flatten(1).sum(1)
             k_z = self.link.channel_uses(bits_z, snr) if self.sends_z else zeros
@@ -347,7 +362,8 @@ class ImageNTSCC(CompressionModel):
 
     @torch.no_grad()
     def transmit(self, x: Tensor, snr_db: float, eta: float | Tensor | None = None,
-                 generator: torch.Generator | int | None = None) -> list[dict]:
+                 generator: torch.Generator | int | None = None,
+                 analysis: dict[str, Tensor] | None = None) -> list[dict]:
         """Send a batch over ComplexAWGN(snr_db) in eval mode with real z̄ bitstreams.
 
         One record per image: psnr (dB), ms_ssim and ms_ssim_db (x̂ clamped to [0, 1], x in
@@ -356,7 +372,7 @@ class ImageNTSCC(CompressionModel):
         Needs ``update()`` after training (real entropy coding of z̄).
         """
         with eval_mode(self):
-            out = self(x, snr_db, eta, generator=generator)
+            out = self(x, snr_db, eta, generator=generator, analysis=analysis)
         x_hat = out["x_hat"].clamp(0, 1)
         p = psnr(x, x_hat)
         m = ms_ssim(x, x_hat, data_range=1.0)
