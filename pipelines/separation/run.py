@@ -16,13 +16,12 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
-
 from jscc_core.determinism import library_versions, seed_everything
 from jscc_core.digital.abstraction import BlerTable, measure_bler
 from jscc_core.digital.mcs import AWGN_ENVELOPE
 from jscc_core.digital.separation import (CAPACITY, evaluate_separation, mean_colour, parse_mcs,
                                           write_image_results_csv)
+from jscc_core.images import dataset_entry, load_dataset
 from jscc_core.profiles import ProfileError
 from jscc_core.registry import RegistryError, entry_checksums
 from jscc_core.tracking import track_run
@@ -42,27 +41,6 @@ def _dump(path: Path, obj: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
-
-
-def load_dataset(name: str, root: Path, limit: int | None = None) -> dict[str, np.ndarray]:
-    """The data set's images as uint8 RGB arrays keyed by file stem (sorted); files as the registry lists them."""
-    from PIL import Image, UnidentifiedImageError
-
-    files = sorted(entry_checksums(name))
-    if limit:
-        files = files[:limit]
-    images = {}
-    for f in files:
-        path = root / name / f
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: run `jscc-data fetch {name} --root {root}`")
-        try:
-            with Image.open(path) as im:
-                images[Path(f).stem] = np.asarray(im.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ValueError(f"{path} is not a readable image ({exc}); re-fetch it with "
-                             f"`jscc-data fetch {name} --root {root}`") from None
-    return images
 
 
 def load_tables(folder: Path, schemes: list) -> list[BlerTable]:
@@ -112,7 +90,8 @@ def run_sweep(profile, sweep: str, data_root: Path, bler_dir: Path | None, *, sc
     results = evaluate_separation(images, codec=cfg["codec"], snr_db=sw["snr_db"],
                                   bandwidth_ratio=sw["bandwidth_ratio"], mcs=schemes, mode=cfg["mode"],
                                   bler_tables=tables, seed=int(profile["seed"]), fallback=fallback,
-                                  progress=_progress(), num_iter=cfg["num_iter"], workers=cfg["workers"])
+                                  progress=_progress(), count=sw.get("count", "file"), num_iter=cfg["num_iter"],
+                                  workers=cfg["workers"])
     return results, images, time.perf_counter() - started
 
 
@@ -125,6 +104,7 @@ def cmd_sweep(args) -> None:
     sw = cfg["sweeps"][args.sweep]
     seed_everything(int(profile["seed"]), threads=int(profile["threads"]))
     out = Path(args.out)
+    entry = dataset_entry(sw["dataset"])
     run_key = f"separation_{args.sweep}@{profile.sha256[:16]}"
     with track_run(EXPERIMENT, f"sweep-{args.sweep}",
                    params={"profile": profile.name, "sweep": args.sweep, **sw,
@@ -137,7 +117,8 @@ def cmd_sweep(args) -> None:
         run.log_artifact(out)
         meta = {"run_id": run.run_id, "run_key": run_key, "sweep": args.sweep, "wall_time_s": round(seconds, 2),
                 "images": len(images), "rows": len(results), "lost": lost, "mode": cfg["mode"],
-                "data_checksums": {f"{sw['dataset']}/{k}": v for k, v in entry_checksums(sw["dataset"]).items()}}
+                "count": sw.get("count", "file"),
+                "data_checksums": {f"{entry}/{k}": v for k, v in entry_checksums(entry).items()}}
         _dump(out.with_suffix(".json"), meta)
     print(f"{args.sweep}: {len(results)} rows ({lost} lost) in {seconds:.0f} s -> {out}")
 

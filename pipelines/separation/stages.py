@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from jscc_core.digital.mcs import AWGN_ENVELOPE, MCS, snr_threshold_db
-from jscc_core.digital.separation import CAPACITY, parse_mcs
+from jscc_core.digital.separation import CAPACITY, mcs_short_name, parse_mcs
+from jscc_core.images import dataset_entry
 from jscc_core.profiles import ProfileError
 from pipelines.data import DATA_ROOT, data_files, fetch_stage
 from pipelines.profile import profile_dep, results_dir
@@ -12,12 +13,12 @@ MODULE = f"{PYTHON} -m pipelines.separation.run"
 CORE = "packages/core/src/jscc_core"
 LINK_CODE = tuple(f"{CORE}/digital/{m}.py" for m in ("ldpc", "mcs", "abstraction"))
 SEPARATION_CODE = LINK_CODE + tuple(f"{CORE}/digital/{m}.py" for m in ("codecs", "rate_control", "separation")) + (
-    f"{CORE}/capacity.py", f"{CORE}/metrics.py", "pipelines/separation/run.py")
+    f"{CORE}/capacity.py", f"{CORE}/metrics.py", f"{CORE}/images.py", "pipelines/separation/run.py")
 
 
 def mcs_tag(mcs: MCS) -> str:
-    """A file-name tag: 16QAM 2/3 -> '16qam-2_3'."""
-    return f"{mcs.modulation.lower()}-{mcs.code_rate.numerator}_{mcs.code_rate.denominator}"
+    """A file-name tag: 16QAM 2/3 -> '16qam-2_3'; with k = 168 information bits -> '16qam-2_3_k168'."""
+    return mcs_short_name(mcs).replace("/", "_")
 
 
 def bler_grid(mcs: MCS, cfg: dict) -> list[float]:
@@ -73,7 +74,7 @@ def separation_stages(profile, profile_ref: str) -> list[Stage]:
     pdep = profile_dep(profile_ref)
     prof = f"--profile {profile_ref}"
     paths = separation_paths(profile)
-    datasets = sorted({sw["dataset"] for sw in cfg["sweeps"].values()})
+    datasets = sorted({dataset_entry(sw["dataset"]) for sw in cfg["sweeps"].values()})
     stages = [fetch_stage(name) for name in datasets]
 
     mcs_all: list = list(AWGN_ENVELOPE)  # the benchmark's curve uses the envelope
@@ -83,7 +84,7 @@ def separation_stages(profile, profile_ref: str) -> list[Stage]:
         for m in mcs_all:
             out = f"{paths['bler']}/{mcs_tag(m)}.json"
             stages.append(Stage(
-                name=f"separation_bler_{mcs_tag(m)}", cmd=f"{MODULE} bler {prof} --mcs {mcs_tag(m).replace('_', '/')} --out {out}",
+                name=f"separation_bler_{mcs_tag(m)}", cmd=f"{MODULE} bler {prof} --mcs {mcs_short_name(m)} --out {out}",
                 deps=(pdep, "pipelines/separation/run.py", "pipelines/separation/stages.py") + LINK_CODE,
                 outs=(out,), runtime_min=cfg["bler"]["runtime_min"]))
     bler_args = f"--data {DATA_ROOT} --bler-dir {paths['bler']}"
@@ -91,14 +92,14 @@ def separation_stages(profile, profile_ref: str) -> list[Stage]:
         csv, meta = sweep_outputs(profile, name)
         stages.append(Stage(
             name=f"separation_{name}", cmd=f"{MODULE} sweep {prof} --sweep {name} {bler_args} --out {csv}",
-            deps=(pdep, "pipelines/separation/stages.py") + SEPARATION_CODE + data_files(sw["dataset"])
+            deps=(pdep, "pipelines/separation/stages.py") + SEPARATION_CODE + data_files(dataset_entry(sw["dataset"]))
             + bler_tables_needed(profile, sweep_schemes(sw)),
             outs=(csv, meta), threads=cfg["workers"], mem_mb=4000, runtime_min=sw["runtime_min"]))
     bench = cfg["sweeps"][cfg["benchmark"]["sweep"]]
     stages.append(Stage(
         name="separation_benchmark", cmd=f"{MODULE} benchmark {prof} {bler_args} --out reports/benchmarks/separation.json",
         deps=(pdep, "pipelines/separation/stages.py", f"{CORE}/digital/bench.py") + SEPARATION_CODE
-        + data_files(bench["dataset"]) + bler_tables_needed(profile, AWGN_ENVELOPE),
+        + data_files(dataset_entry(bench["dataset"])) + bler_tables_needed(profile, AWGN_ENVELOPE),
         outs=("reports/benchmarks/separation.json",), threads=max(2, cfg["workers"]), mem_mb=4000,
         runtime_min=bench["runtime_min"] + 10))
     return stages

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from jscc_core import registry
-from jscc_core.images import RandomCrops, load_cifar_subset, load_entry_images, load_folder, to_tensor, to_uint8
+from jscc_core.images import (RandomCrops, dataset_entry, load_cifar_subset, load_dataset, load_entry_images,
+                               load_folder, to_tensor, to_uint8)
 
 KODAK_PORTRAIT = {"kodim04", "kodim09", "kodim10", "kodim17", "kodim18", "kodim19"}
 
@@ -58,6 +59,36 @@ def test_cifar_subset_splits(root):
     assert train.dtype == test.dtype == np.uint8
     with pytest.raises(ValueError, match="split"):
         load_cifar_subset(root, "valid")
+
+
+def test_load_dataset_reads_cifar_splits_and_image_entries(tmp_path):
+    root = tmp_path / "data"
+    for name in ("kodak", "cifar10_subset"):
+        try:
+            registry.fetch(name, root=root, progress=False)
+        except registry.DataUnavailableError as exc:
+            pytest.skip(f"data mirror lacks {name}: {exc}")
+    test = load_dataset("cifar10_test", root)
+    assert len(test) == 1000 and list(test)[:2] == ["cifar10_test_0000", "cifar10_test_0001"]
+    assert list(test)[-1] == "cifar10_test_0999"
+    assert all(im.shape == (32, 32, 3) and im.dtype == np.uint8 for im in test.values())
+    first = load_dataset("cifar10_test", root, limit=3)
+    assert list(first) == ["cifar10_test_0000", "cifar10_test_0001", "cifar10_test_0002"]
+    assert np.array_equal(first["cifar10_test_0002"], load_cifar_subset(root, "test")[2])
+    assert list(load_dataset("cifar10_train", root, limit=1)) == ["cifar10_train_0000"]
+    assert list(load_dataset("kodak", root, limit=2)) == ["kodim01", "kodim02"]
+    assert (dataset_entry("cifar10_test"), dataset_entry("cifar10_train"), dataset_entry("kodak")) == (
+        "cifar10_subset", "cifar10_subset", "kodak")
+    with pytest.raises(ValueError, match="limit"):
+        load_dataset("cifar10_test", root, limit=0)
+    # what is missing or damaged is named, with the command that restores it
+    with pytest.raises(FileNotFoundError, match="jscc-data fetch cifar10_subset"):
+        load_dataset("cifar10_test", tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="jscc-data fetch kodak"):
+        load_dataset("kodak", tmp_path / "empty")
+    (root / "kodak" / "kodim02.png").write_bytes(b"not a png" * 50)
+    with pytest.raises(ValueError, match=r"kodim02\.png.*jscc-data fetch kodak"):
+        load_dataset("kodak", root, limit=2)
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])

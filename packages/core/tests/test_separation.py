@@ -28,6 +28,7 @@ from jscc_core.digital.separation import (  # noqa: E402
     evaluate_separation,
     frame_bits,
     mcs_frame_budget,
+    mcs_short_name,
     mean_colour,
     parse_mcs,
     read_image_results_csv,
@@ -97,6 +98,25 @@ def test_budget_framing_and_names():
             parse_mcs(bad)
     with pytest.raises(ValueError, match="bandwidth_ratio"):
         channel_uses_budget((96, 96), 0.0)
+
+
+def test_short_codes_by_information_block_size():
+    """CIFAR-10's 32x32 budgets need short codewords: "16qam-2/3/k168" is a (252, 168) code, 63 uses."""
+    short = parse_mcs("16qam-2/3/k168")
+    assert (short.bits_per_symbol, short.k, short.n, short.num_symbols) == (4, 168, 252, 63)
+    assert short.name == "16QAM 2/3 k=168" and short not in AWGN_ENVELOPE
+    for name in ("16QAM 2/3 k=168", "16qam_2/3_k168", short.name, mcs_short_name(short)):
+        assert parse_mcs(name) == short
+    assert mcs_short_name(short) == "16qam-2/3/k168" and mcs_short_name(QAM16) == "16qam-2/3"
+    assert parse_mcs("16qam-2/3/k4096") is QAM16  # the default size is the envelope's own code
+    assert parse_mcs("qpsk-1/3/k512").n == 1536
+    assert mcs_frame_budget(64, short) == (1, 168 - CRC_BITS)  # CBR 1/48 of a 32x32 image: one codeword
+    assert mcs_frame_budget(768, short) == (12, 12 * 168 - CRC_BITS)
+    for bad in ("16qam-2/3/k8", "16qam-2/3/k9000", "16qam-2/3/kx"):
+        with pytest.raises(ValueError):
+            parse_mcs(bad)
+    # a shorter block needs more SNR (measured BLER 0.1 at 9.64 dB for k = 168, 8.93 dB for k = 4096)
+    assert 9.2 < snr_threshold_db(short) < 9.7 and snr_threshold_db(QAM16) == pytest.approx(8.93)
 
 
 def test_capacity_bound(crops, cache):

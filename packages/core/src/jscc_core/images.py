@@ -6,6 +6,9 @@ into ``<root>/<entry name>/`` (``jscc-data fetch NAME --root ROOT``) before it i
 * :func:`load_folder` / :func:`load_entry_images` -- PNG/JPEG files as ``{stem: (H, W, 3) uint8}``,
   in sorted file-name order;
 * :func:`load_cifar_subset` -- the CIFAR-10 subset NPZ as ``(N, 32, 32, 3) uint8``;
+* :func:`load_dataset` -- a data set by name: a registry entry of image files (``kodak``) or a
+  split of the CIFAR-10 subset (``cifar10_train``, ``cifar10_test``), as ``{id: (H, W, 3) uint8}``;
+  :func:`dataset_entry` is the registry entry behind the name (checksums, fetch stages);
 * :func:`to_tensor` / :func:`to_uint8` -- uint8 ``(…, H, W, 3)`` arrays to float ``(B, 3, H, W)``
   tensors in [0, 1] and back;
 * :class:`RandomCrops` -- a training sampler ``sample(batch_size) -> (B, 3, size, size)`` whose
@@ -27,6 +30,9 @@ __all__ = [
     "load_folder",
     "load_entry_images",
     "load_cifar_subset",
+    "CIFAR_SETS",
+    "dataset_entry",
+    "load_dataset",
     "to_tensor",
     "to_uint8",
     "RandomCrops",
@@ -35,6 +41,8 @@ __all__ = [
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 CIFAR_ENTRY = "cifar10_subset"
 CIFAR_SPLITS = ("train", "test")
+#: Data set names of the CIFAR-10 subset's splits (image ids ``<name>_0000``, ...).
+CIFAR_SETS = {"cifar10_train": "train", "cifar10_test": "test"}
 
 
 def _fetch_hint(name: str, root: Path | None = None) -> str:
@@ -90,7 +98,10 @@ def load_folder(folder: str | os.PathLike, names: Sequence[str] | None = None) -
         stem = Path(name).stem
         if stem in images:
             raise ValueError(f"two images in {folder} share the stem {stem!r}")
-        images[stem] = _decode(path)
+        try:
+            images[stem] = _decode(path)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; {_fetch_hint(folder.name, folder.parent)} to restore it") from None
     return images
 
 
@@ -137,6 +148,27 @@ def load_cifar_subset(root: str | os.PathLike = "data", split: str = "train") ->
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3):
         raise ValueError(f"{path}: x_{split} has dtype {x.dtype} and shape {x.shape}, expected uint8 (N, 32, 32, 3)")
     return x
+
+
+def dataset_entry(name: str) -> str:
+    """The registry entry holding data set ``name`` (``cifar10_test`` -> ``cifar10_subset``)."""
+    return CIFAR_ENTRY if name in CIFAR_SETS else name
+
+
+def load_dataset(name: str, root: str | os.PathLike = "data", limit: int | None = None) -> dict[str, np.ndarray]:
+    """Images of data set ``name`` as ``{id: uint8 (H, W, 3)}``, the first ``limit`` only if given.
+
+    A split of the CIFAR-10 subset (:data:`CIFAR_SETS`) has ids ``cifar10_test_0000``, ... in the
+    NPZ's order; any other name is a registry entry of image files (:func:`load_entry_images`,
+    ids = file stems in sorted order). A missing entry raises FileNotFoundError naming
+    ``jscc-data fetch``; an unreadable file raises ValueError naming it.
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1 or None, got {limit}")
+    if name in CIFAR_SETS:
+        x = load_cifar_subset(root, CIFAR_SETS[name])[:limit]
+        return {f"{name}_{i:04d}": np.array(im) for i, im in enumerate(x)}
+    return load_entry_images(name, root, limit=limit)
 
 
 def to_tensor(images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:

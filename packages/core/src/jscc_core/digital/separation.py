@@ -98,6 +98,7 @@ __all__ = [
     "SCRAMBLING_C_INIT",
     "link_for",
     "parse_mcs",
+    "mcs_short_name",
     "mean_colour",
     "evaluate_separation",
     "summarize",
@@ -258,8 +259,10 @@ _MODULATIONS = {"qpsk": 2, "4qam": 2, "16qam": 4, "64qam": 6, "256qam": 8}
 
 
 def parse_mcs(name: Union[str, MCS]) -> MCS:
-    """The MCS called ``name``: "16qam-2/3", "qpsk-1/3", "64QAM 1/2", ... (k = 4096), "ntscc"
-    (NTSCC's rate-2/3 (6144, 4096) LDPC + 16-QAM), or "mcs<i>" (TS 38.214 Table 5.1.3.1-1).
+    """The MCS called ``name``: "16qam-2/3", "qpsk-1/3", "64QAM 1/2", ... (k = 4096), the same
+    with an information block size, "16qam-2/3/k168" or "16QAM 2/3 k=168" (n from
+    :func:`~jscc_core.digital.mcs.codeword_length`), "ntscc" (NTSCC's rate-2/3 (6144, 4096)
+    LDPC + 16-QAM), or "mcs<i>" (TS 38.214 Table 5.1.3.1-1).
 
     Case, spaces, '-' and '_' are ignored; "4qam" is QPSK. Raises ``ValueError`` otherwise.
     """
@@ -271,25 +274,29 @@ def parse_mcs(name: Union[str, MCS]) -> MCS:
     m = re.fullmatch(r"mcs(\d+)", key)
     if m:
         return ts38214_mcs(int(m.group(1)))
-    m = re.fullmatch(r"(qpsk|4qam|16qam|64qam|256qam)(\d+)/(\d+)", key)
+    m = re.fullmatch(r"(qpsk|4qam|16qam|64qam|256qam)(\d+)/(\d+)(?:/?k=?(\d+))?", key)
     if not m or int(m.group(3)) == 0:
         raise ValueError(
-            f"unknown MCS {name!r}: use <modulation>-<rate> with modulation qpsk/4qam/16qam/64qam/256qam "
-            f"(e.g. 16qam-2/3), 'ntscc' or 'mcs<0..28>'; the AWGN envelope is "
-            + ", ".join(_short_name(x) for x in AWGN_ENVELOPE))
+            f"unknown MCS {name!r}: use <modulation>-<rate>[/k<info bits>] with modulation "
+            f"qpsk/4qam/16qam/64qam/256qam (e.g. 16qam-2/3, 16qam-2/3/k168), 'ntscc' or 'mcs<0..28>'; "
+            f"the AWGN envelope is " + ", ".join(mcs_short_name(x) for x in AWGN_ENVELOPE))
     q, rate = _MODULATIONS[m.group(1)], Fraction(int(m.group(2)), int(m.group(3)))
-    for cand in AWGN_ENVELOPE:  # the envelope's own objects (same name and code)
-        if cand.bits_per_symbol == q and cand.code_rate == rate:
-            return cand
+    k = 4096 if m.group(4) is None else int(m.group(4))
     try:
-        m = MCS(str(name), q, rate)
+        mcs = MCS(str(name), q, rate, k)
     except ValueError as exc:
         raise ValueError(f"invalid MCS {name!r}: {exc}") from None
-    return replace(m, name=f"{m.modulation} {rate.numerator}/{rate.denominator}")  # the envelope's naming
+    for cand in AWGN_ENVELOPE:  # the envelope's own objects (same code)
+        if _code_key(cand) == _code_key(mcs) and cand.code_rate == rate:
+            return cand
+    suffix = "" if k == 4096 else f" k={k}"
+    return replace(mcs, name=f"{mcs.modulation} {rate.numerator}/{rate.denominator}{suffix}")  # the envelope's naming
 
 
-def _short_name(mcs: MCS) -> str:
-    return f"{mcs.modulation.lower()}-{mcs.code_rate.numerator}/{mcs.code_rate.denominator}"
+def mcs_short_name(mcs: MCS) -> str:
+    """The :func:`parse_mcs` name of an MCS's code: "16qam-2/3", or "16qam-2/3/k168" when k != 4096."""
+    suffix = "" if mcs.k == 4096 else f"/k{mcs.k}"
+    return f"{mcs.modulation.lower()}-{mcs.code_rate.numerator}/{mcs.code_rate.denominator}{suffix}"
 
 
 def _code_key(mcs: MCS) -> tuple[int, int, int]:
@@ -887,8 +894,8 @@ def main(argv: Optional[Sequence[str]] = None) -> list[ImageResult]:
     p.add_argument("--ratio", type=float, nargs="+", default=[1 / 16],
                    help="bandwidth ratio k/m, complex channel uses per source dimension (default 1/16)")
     p.add_argument("--mcs", nargs="+", default=["16qam-2/3"],
-                   help="MCS names (e.g. 16qam-2/3, qpsk-1/3, ntscc, mcs16), 'envelope' (the AWGN envelope, "
-                        "best MCS per point) and/or 'capacity' (error-free bound)")
+                   help="MCS names (e.g. 16qam-2/3, qpsk-1/3, 16qam-2/3/k168 for k = 168 info bits, ntscc, mcs16), "
+                        "'envelope' (the AWGN envelope, best MCS per point) and/or 'capacity' (error-free bound)")
     p.add_argument("--mode", default="exact", choices=MODES, help="exact LDPC decoding or BLER-table abstraction")
     p.add_argument("--bler-table", type=Path, nargs="+", action="extend", default=[],
                    help="BLER table JSON file(s) (jscc_core.digital.abstraction), needed by --mode abstraction")
