@@ -33,7 +33,7 @@ import torch
 
 from jscc_core.channels import ComplexAWGN
 from jscc_core.determinism import seed_everything
-from jscc_core.images import CIFAR_ENTRY, RandomCrops, load_cifar_subset, load_entry_images, to_tensor
+from jscc_core.images import CIFAR_SETS, RandomCrops, dataset_entry, load_cifar_subset, load_dataset, load_entry_images, to_tensor
 from jscc_core.metrics import ms_ssim, ms_ssim_db, psnr
 from jscc_core.profiles import ProfileError
 from jscc_core.registry import RegistryError, entry_checksums
@@ -58,7 +58,6 @@ EVAL_COLUMNS = ("method", "model", "variant", "distortion", "lmbda", "eta", "tra
 
 
 BLOCKS = ("images", "cifar")  # profile blocks ntscc.<block>: Kodak (4-stage g_a), CIFAR-10 (2-stage g_a)
-CIFAR_SETS = {"cifar10_train": "train", "cifar10_test": "test"}  # splits of the registry entry cifar10_subset
 
 
 def images_cfg(profile, block: str = "images") -> dict:
@@ -67,17 +66,7 @@ def images_cfg(profile, block: str = "images") -> dict:
     return profile.get(f"ntscc.{block}")
 
 
-def load_set(name: str, data_root: Path, limit: int | None = None) -> dict[str, np.ndarray]:
-    """Images of a data set by id: a registry entry of image files, or a split of the CIFAR-10 subset
-    (ids ``cifar10_test_0000``, ...)."""
-    if name in CIFAR_SETS:
-        x = load_cifar_subset(data_root, CIFAR_SETS[name])[:limit]
-        return {f"{name}_{i:04d}": im for i, im in enumerate(x)}
-    return load_entry_images(name, data_root, limit=limit)
 
-
-def registry_entry(name: str) -> str:
-    return CIFAR_ENTRY if name in CIFAR_SETS else name
 
 
 def ntc_config(cfg: dict) -> NTCConfig:
@@ -137,13 +126,13 @@ def training_crops(profile, data_root: Path, block: str = "images") -> RandomCro
 
 def test_images(profile, data_root: Path, block: str = "images") -> dict[str, np.ndarray]:
     cfg = images_cfg(profile, block)
-    return load_set(cfg["test_set"], data_root, limit=cfg.get("test_limit"))
+    return load_dataset(cfg["test_set"], data_root, limit=cfg.get("test_limit"))
 
 
 def data_checksums(profile, block: str = "images") -> dict[str, str]:
     cfg = images_cfg(profile, block)
     out = {}
-    for name in dict.fromkeys(registry_entry(n) for n in (cfg["train_set"], cfg["test_set"])):
+    for name in dict.fromkeys(dataset_entry(n) for n in (cfg["train_set"], cfg["test_set"])):
         out.update({f"{name}/{k}": v for k, v in entry_checksums(name).items()})
     return out
 
