@@ -144,7 +144,8 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
     """Seed, build the model (after seeding), train with resumable checkpoints, save weights and run.json."""
     block = args.block
     cfg = images_cfg(profile, block)
-    if block != "images":  # Kodak runs keep the params (and fingerprints) they had before blocks existed
+    fp = fingerprint(profile, kind, block, **params)  # the block's configuration enters through cfg
+    if block != "images":  # Kodak runs keep the params they had before blocks existed
         params = {**params, "block": block}
     started = time.perf_counter()
     crops = training_crops(profile, Path(args.data), block)
@@ -153,7 +154,6 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = Path("checkpoints") / profile.name / "ntscc" / block / out.name / "checkpoint.pt"
-    fp = fingerprint(profile, kind, block, **params)
     run_key = f"ntscc_images_{name}@{fp}"
     sched = schedule(cfg, sched_kind)
     with track_run(EXPERIMENT, f"train-{name}",
