@@ -261,15 +261,20 @@ def load_model(profile, folder: Path):
 
 
 def operating_points(cfg: dict, kind: str, distortion: str = "mse") -> list[tuple[float | None, float]]:
-    """(eta, SNR) pairs a model is evaluated at: the eta sweep at the Fig. 11 SNR, the SNR sweep at eta_fig12."""
+    """(eta, SNR) pairs a model is evaluated at: the eta sweep at the Fig. 11 SNR, and the SNR sweep of
+    Fig. 12 (MSE, at eta_fig12) or Fig. 13 (c) (MS-SSIM, at ms_ssim.eta_fig13, default its smallest eta_test)."""
     if kind in ("deepjscc", "comparison_ii"):
         snrs = sorted(set(cfg.get("test_snr_db", ())) | {cfg["fig11_snr_db"]})
         return [(None, s) for s in snrs]
-    if distortion == "ms_ssim":  # Fig. 13 (a, b): MS-SSIM vs R at the Fig. 11 SNR
-        return [(eta, cfg["fig11_snr_db"]) for eta in cfg["ms_ssim"]["eta_test"]]
-    points = [(eta, cfg["fig11_snr_db"]) for eta in cfg["eta_test"]]
-    if "eta_fig12" in cfg:  # the SNR sweep of Fig. 12 (Kodak only)
-        points += [(cfg["eta_fig12"], s) for s in cfg["test_snr_db"]]
+    if distortion == "ms_ssim":
+        ms = cfg["ms_ssim"]
+        points = [(eta, cfg["fig11_snr_db"]) for eta in ms["eta_test"]]
+        sweep_eta = ms.get("eta_fig13", min(ms["eta_test"]))
+    else:
+        points = [(eta, cfg["fig11_snr_db"]) for eta in cfg["eta_test"]]
+        sweep_eta = cfg.get("eta_fig12")
+    if sweep_eta is not None and "test_snr_db" in cfg:  # Kodak only
+        points += [(sweep_eta, s) for s in cfg["test_snr_db"]]
     return list(dict.fromkeys(points))
 
 
