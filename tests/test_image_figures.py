@@ -33,20 +33,22 @@ def anchor_psnr(cbr: float) -> float:
 
 def write_eval(root: Path, model: str, variant: str, points, distortion: str = "mse", snr: float = 10.0,
                lmbda: float | None = 64.0, images: tuple[str, ...] = IMAGES) -> Path:
-    """eval.csv + eval.json of one model; points = [(eta, cbr, psnr)], the images +-0.2 dB around psnr."""
+    """eval.csv + eval.json of one model; points = [(eta, cbr, psnr)] or [(eta, cbr, psnr, snr)], the
+    images +-0.2 dB around psnr."""
     folder = root / model
     folder.mkdir(parents=True)
     path = folder / "eval.csv"
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(imf.EVAL_COLUMNS)
-        for eta, cbr, psnr in points:
+        for eta, cbr, psnr, *at in points:
+            test_snr = at[0] if at else snr
             for j, image in enumerate(images):
                 p = psnr + (0.2 if j else -0.2)
                 ms = 1 - 10 ** (-(p - 10) / 10)  # MS-SSIM in dB = PSNR - 10
                 k = cbr * 3 * 512 * 768
                 w.writerow([imf.LEARNED[variant], model, variant, distortion, "" if lmbda is None else lmbda,
-                            "" if eta is None else eta, snr, snr, image, p, ms, -10 * math.log10(1 - ms),
+                            "" if eta is None else eta, snr, test_snr, image, p, ms, -10 * math.log10(1 - ms),
                             0.9 * k, 0.08 * k, 0.02 * k, k, cbr, f"eval_{model}@abc"])
     path.with_suffix(".json").write_text(json.dumps({
         "run_id": f"run-{model}", "run_key": f"eval_{model}@abc", "model_run_id": f"train-{model}",
@@ -226,6 +228,70 @@ def test_fig13_and_table2_on_ms_ssim_models(profile, tmp_path):
     assert ours["bd_ms_ssim_db"] == pytest.approx(1.0, abs=0.1)
     with pytest.raises(ValueError, match="no NTSCC operating point trained for mse"):  # MSE figure, MS-SSIM models
         imf.render_fig11(profile, evals, sweep, tmp_path / "fig11.pdf", 10.0)
+
+
+def write_snr_sweep(root: Path, ratios: tuple[float, ...] = (0.0625,), snrs=(0.0, 4.0, 8.0, 12.0)) -> Path:
+    """A separation sweep over SNR: a robust MCS at 22 dB everywhere, a fast one at 18 dB below 8 dB
+    and 26 dB from 8 dB up, capacity at 20 + SNR / 2 dB."""
+    rows = []
+    for mcs, mode, psnr in (("QPSK 1/2", "abstraction", lambda s: 22.0), ("16QAM 2/3", "abstraction",
+                            lambda s: 18.0 if s < 8 else 26.0), ("capacity", "ideal", lambda s: 20.0 + s / 2)):
+        for ratio in ratios:
+            for s in snrs:
+                for image in IMAGES:
+                    k = int(ratio * 3 * 512 * 768)
+                    p = psnr(s)
+                    rows.append(ImageResult(image_id=image, codec="hevc", mcs=mcs, mode=mode, snr_db=s,
+                                            bandwidth_ratio=ratio, channel_uses_budget=k, channel_uses_spent=k,
+                                            budget_bits=2.0 * k, stream_bits=2 * k - 100, quality=30, codewords=3,
+                                            failed_codewords=0, status="ok", psnr=p,
+                                            ms_ssim=1 - 10 ** (-(p - 10) / 10)))
+    path = root / "kodak_awgn.csv"
+    write_image_results_csv(rows, path)
+    path.with_suffix(".json").write_text(json.dumps({
+        "run_id": "run-snr-sweep", "run_key": "separation_kodak_awgn@ghi", "wall_time_s": 3.0,
+        "data_checksums": {"kodak/kodim01.png": "sha256:1", "kodak/kodim02.png": "sha256:2"}}))
+    return path
+
+
+def test_fig13_panel_c_ms_ssim_versus_snr(profile, tmp_path):
+    sweep = write_sweep(tmp_path)
+    snrs = (1.0, 4.0, 7.0, 10.0, 13.0)
+    # NTSCC within R <= 1/16, and a better point above it that the panel must leave out
+    evals = [write_eval(tmp_path, "ntscc_ms_ssim_sweep", "ntscc",
+                        [(0.2, 0.06, 24.0 + 0.3 * s, s) for s in snrs] + [(0.6, 0.08, 40.0, s) for s in snrs],
+                        "ms_ssim", lmbda=0.25),
+             write_eval(tmp_path, "deepjscc_ms_ssim_c3", "deepjscc", [(None, 0.0625, 22.0 + 0.3 * s, s)
+                                                                     for s in snrs], "ms_ssim", lmbda=None)]
+    out = tmp_path / "fig13.pdf"
+    imf.render_fig13(profile, evals, sweep, out, 10.0, snr_sweep=write_snr_sweep(tmp_path))
+    rows = [r for r in read_results_csv(out.with_suffix(".csv")) if r.panel == "kodak_snr"]
+    ntscc = sorted((r for r in rows if r.method == "NTSCC"), key=lambda r: r.snr_db)
+    assert [r.snr_db for r in ntscc] == list(snrs)
+    assert all(r.bandwidth_ratio <= 1 / 16 for r in ntscc)  # the point at R = 0.08 is left out
+    assert [r.value for r in ntscc] == pytest.approx([14.0 + 0.3 * s for s in snrs], abs=0.05)
+    ldpc = {r.snr_db: (r.value, r.extra["mcs"]) for r in rows if r.method == f"{LABEL} + LDPC (best MCS per SNR)"}
+    assert ldpc[4.0] == (pytest.approx(12.0, abs=0.05), "QPSK 1/2") and ldpc[8.0][1] == "16QAM 2/3"
+    assert len([r for r in rows if r.method == f"{LABEL} + capacity"]) == 4
+    f = _findings(out)["NTSCC above Deep JSCC at every test SNR on Kodak (MS-SSIM, R <= 0.0625)"]
+    assert f["holds"] and "+2.00 to +2.00 dB" in f["detail"]
+    prov = json.loads(out.with_suffix(".json").read_text())
+    assert {"run-snr-sweep", "run-ntscc_ms_ssim_sweep"} <= set(prov["mlflow_run_ids"])
+    assert not any("panel (c) is not drawn" in n for n in prov["extra"]["notes"])
+
+    worse = tmp_path / "worse"  # deep JSCC above NTSCC: the finding says so
+    ev = [write_eval(worse, "ntscc_ms_ssim_sweep", "ntscc", [(0.2, 0.06, 24.0, s) for s in snrs] +
+                     [(0.1, 0.03, 20.0, 10.0)], "ms_ssim", lmbda=0.25),
+          write_eval(worse, "deepjscc_ms_ssim_c3", "deepjscc", [(None, 0.0625, 25.0, s) for s in snrs], "ms_ssim",
+                     lmbda=None)]
+    imf.render_fig13(profile, ev, sweep, worse / "fig13.pdf", 10.0, snr_sweep=write_snr_sweep(worse))
+    f = _findings(worse / "fig13.pdf")["NTSCC above Deep JSCC at every test SNR on Kodak (MS-SSIM, R <= 0.0625)"]
+    assert not f["holds"] and "-1.00" in f["detail"]
+    two = tmp_path / "two"
+    two.mkdir()
+    with pytest.raises(ValueError, match="one bandwidth ratio"):
+        imf.render_fig13(profile, evals, sweep, two / "fig13.pdf", 10.0,
+                         snr_sweep=write_snr_sweep(two, ratios=(0.0625, 0.125)))
 
 
 def _ablation(root: Path, order: tuple[float, float, float]) -> tuple[list[Path], Path]:

@@ -86,6 +86,9 @@ def test_every_image_report_is_written(built):
     ms_ssim_runs = [json.loads((built / ROOT / f"{m}/eval.json").read_text())["run_id"]
                     for m in ("ntscc_ms_ssim_lam0.25", "ntscc_ms_ssim_lam0.0625")]
     assert set(ms_ssim_runs) <= set(fig13["mlflow_run_ids"])  # Fig. 13 plots the MS-SSIM models
+    snr_rows = [r for r in read_results_csv(built / "reports/fig13.csv") if r.panel == "kodak_snr"]  # panel (c)
+    assert {r.snr_db for r in snr_rows if r.method == "Deep JSCC"} == {4.0, 10.0}
+    assert {r.snr_db for r in snr_rows if r.method.endswith("+ capacity")} == {0.0, 6.0}
     tuned = json.loads((built / ROOT / "ntscc_ms_ssim_lam0.25/run.json").read_text())
     assert tuned["params"]["init"].endswith("ntscc_mse_lam64/model.pt")  # fine-tuned from the MSE model
 

@@ -33,6 +33,7 @@ from jscc_core.digital.separation import (CAPACITY, cliff, envelope, read_image_
                                           select_for_snr_estimate, summarize)
 from jscc_core.profiles import ProfileError  # noqa: E402
 from jscc_core.results import ResultRow, save_figure, write_provenance, write_results_csv  # noqa: E402
+from pipelines.ntscc.image_figures import learned_curves, operating_points, read_eval  # noqa: E402
 from pipelines.profile import load  # noqa: E402
 from pipelines.separation.run import load_tables  # noqa: E402
 from pipelines.separation.stages import sweep_schemes  # noqa: E402
@@ -58,23 +59,6 @@ def _rows(panel: str, method: str, results, run_id: str, **extra) -> list[Result
     return out
 
 
-def learned_curves(evals: list[Path], max_cbr: float) -> dict[str, list]:
-    """Per SNR, the NTSCC operating point (any model, eta_fig12) with the best mean PSNR among those
-    with mean R <= max_cbr, and the deep JSCC model whose R is max_cbr: {method: points by SNR}."""
-    from pipelines.ntscc.image_figures import operating_points, read_eval
-
-    curves: dict[str, dict] = {}
-    for p in operating_points([read_eval(path) for path in evals]):
-        if p.variant == "deepjscc" and abs(p.cbr - max_cbr) > 1e-6:
-            continue
-        if p.variant == "ntscc" and p.cbr > max_cbr + 1e-9:
-            continue
-        best = curves.setdefault(p.method, {}).get(p.snr_db)
-        if best is None or p.psnr > best.psnr:
-            curves[p.method][p.snr_db] = p
-    return {m: [c[s] for s in sorted(c)] for m, c in curves.items() if c}
-
-
 def _learned_rows(panel: str, method: str, pts: list) -> list[ResultRow]:
     return [ResultRow(figure=FIG, panel=panel, method=method, dataset="kodak", snr_db=p.snr_db,
                       bandwidth_ratio=p.cbr, metric="psnr", value=p.psnr, run_id=p.run_key,
@@ -98,7 +82,7 @@ def render(profile, sweep_csv: Path, bler_dir: Path, out_pdf: Path, evals: list[
         raise ValueError(f"{sweep_csv}: Fig. 12 needs one bandwidth ratio, the sweep has {ratio}")
 
     evals = [Path(e) for e in evals or []]
-    learned = learned_curves(evals, ratio[0]) if evals else {}
+    learned = learned_curves(operating_points([read_eval(e) for e in evals]), ratio[0]) if evals else {}
     styles = {"NTSCC": dict(marker="o", color="tab:blue"), "Deep JSCC": dict(marker="s", color="tab:green")}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
     rows: list[ResultRow] = []

@@ -55,7 +55,8 @@ from jscc_core import bd  # noqa: E402
 from jscc_core.channels import ChannelUseBudget  # noqa: E402
 from jscc_core.digital.codecs import get_codec  # noqa: E402
 from jscc_core.digital.mcs import NTSCC_BPG_LDPC  # noqa: E402
-from jscc_core.digital.separation import CAPACITY, ImageResult, read_image_results_csv, summarize  # noqa: E402
+from jscc_core.digital.separation import (CAPACITY, ImageResult, envelope, read_image_results_csv,  # noqa: E402
+                                          summarize)
 from jscc_core.profiles import ProfileError  # noqa: E402
 from jscc_core.results import ResultRow, save_figure, write_provenance, write_results_csv  # noqa: E402
 from pipelines.profile import load  # noqa: E402
@@ -218,6 +219,22 @@ def operating_points(runs: Sequence[EvalRun]) -> list[OperatingPoint]:
 
 
 # --------------------------------------------------------------------------- curves
+
+
+def learned_curves(points: Sequence[OperatingPoint], max_cbr: float, metric: str = "psnr") -> dict[str, list]:
+    """Quality versus SNR at one bandwidth ratio (Figs. 12(a), 13(c)): per SNR, the NTSCC operating
+    point (any model and eta) with the best mean ``metric`` among those with mean R <= max_cbr, and
+    the deep JSCC model whose R is max_cbr. {method: points sorted by SNR}."""
+    curves: dict[str, dict] = {}
+    for p in points:
+        if p.variant == "deepjscc" and abs(p.cbr - max_cbr) > 1e-6:
+            continue
+        if p.variant == "ntscc" and p.cbr > max_cbr + 1e-9:
+            continue
+        best = curves.setdefault(p.method, {}).get(p.snr_db)
+        if best is None or p.quality(metric) > best.quality(metric):
+            curves[p.method][p.snr_db] = p
+    return {m: [c[s] for s in sorted(c)] for m, c in curves.items() if c}
 
 
 def upper_envelope(cbr: Sequence[float], quality: Sequence[float]) -> np.ndarray:
@@ -606,10 +623,11 @@ def _merged(inputs: Sequence[RDInputs]) -> dict[str, Any]:
 
 def _render_rd(fig_id: str, profile, panels: Sequence[Panel], out_pdf, snr_db: float, *, metric: str,
                distortion: str, variants: Sequence[str], dataset: str | None, title: str,
-               paper_datasets: Sequence[str], extra_notes: Sequence[str] = ()) -> None:
+               paper_datasets: Sequence[str], extra_notes: Sequence[str] = (), snr_sweep: Path | None = None) -> None:
     started = time.perf_counter()
     all_inputs = _load_panels(panels, snr_db, metric, distortion, variants, dataset)
-    fig, axes = plt.subplots(1, len(all_inputs), figsize=(7.2 * len(all_inputs), 5.4), squeeze=False)
+    n_axes = len(all_inputs) + (snr_sweep is not None)
+    fig, axes = plt.subplots(1, n_axes, figsize=(7.2 * n_axes, 5.4), squeeze=False)
     rows: list[ResultRow] = []
     checks: list[tuple[str, bool, str]] = []
     notes: list[str] = []
@@ -650,13 +668,101 @@ def _render_rd(fig_id: str, profile, panels: Sequence[Panel], out_pdf, snr_db: f
                 else "a short LDPC code (a (6144, 4096) codeword exceeds an image's whole budget)")
         notes += inputs.notes + [f"{DATASETS[ds]}: {ldpc.method} = {inputs.ldpc_mcs}: {code}; lost images shown "
                                  f"as the data set's mean colour (largest loss rate {loss:.0%})"]
+    merged = _merged(all_inputs)
+    if snr_sweep is not None:  # quality versus SNR on the first panel's data set
+        first = all_inputs[0]
+        points = operating_points([read_eval(Path(p)) for p in panels[0][0]])
+        more_rows, more_checks, more_notes, prov = _snr_panel(axes[0][-1], fig_id, points, snr_sweep, metric,
+                                                              distortion, first.dataset)
+        rows, checks, notes = rows + more_rows, checks + more_checks, notes + more_notes
+        merged["run_ids"] += prov["run_ids"]
+        merged["run_keys"].update(prov["run_keys"])
+        merged["data_checksums"].update(prov["data_checksums"])
+        merged["stage_time_s"] += prov["stage_time_s"]
     shown = [i.dataset for i in all_inputs]
     notes = _notes(checks) + [n for n in (_not_run(paper_datasets, shown), *extra_notes) if n] + notes + [
         "NTSCC: upper envelope over its (λ, η) points at this SNR (hollow markers: dominated points)"]
     bottom = _footer(fig, profile, notes)
     fig.tight_layout(rect=(0, bottom, 1, 1))
     _write(fig, out_pdf, rows, profile, name=fig_id, checks=checks, notes=notes, started=started,
-           dataset=",".join(shown), snr_db=snr_db, **_merged(all_inputs))
+           dataset=",".join(shown), snr_db=snr_db, **merged)
+
+
+def _snr_panel(ax, fig_id: str, points: Sequence[OperatingPoint], sweep_csv: Path, metric: str, distortion: str,
+               dataset: str) -> tuple[list[ResultRow], list[tuple[str, bool, str]], list[str], dict[str, Any]]:
+    """Quality versus SNR at the one bandwidth ratio of a separation sweep over SNR (Fig. 13(c)):
+    NTSCC's best point with mean R <= that ratio at each SNR, deep JSCC at it, HEVC-intra + LDPC as
+    the best MCS per SNR (a genie that knows the SNR) and + capacity. Returns rows, checks, notes
+    and the sweep's provenance."""
+    sweep_csv = _need(Path(sweep_csv), "separation sweep CSV over SNR")
+    meta = _json(sweep_csv.with_suffix(".json"), f"sweep record beside {sweep_csv.name}")
+    results = read_image_results_csv(sweep_csv)
+    ratios = sorted({r.bandwidth_ratio for r in results})
+    if len(ratios) != 1:
+        raise ValueError(f"{sweep_csv}: the SNR panel needs one bandwidth ratio, the sweep has {ratios}")
+    if dataset_of((r.image_id for r in results), str(sweep_csv)) != dataset:
+        raise ValueError(f"{sweep_csv}: the sweep's images are not from {dataset}, the evaluated data set")
+    ratio, key = ratios[0], meta["run_key"]
+    label = get_codec(sorted({r.codec for r in results})[0]).label
+    panel, q = f"{dataset}_snr", QUALITY_NAME[metric]
+    learned = learned_curves([p for p in points if p.distortion == distortion], ratio, metric)
+    rows: list[ResultRow] = []
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for method, pts in learned.items():
+        variant = pts[0].variant
+        x, y = np.array([p.snr_db for p in pts]), np.array([p.quality(metric) for p in pts])
+        style = {k: v for k, v in STYLE.get(variant, dict(marker="o")).items() if k != "ls"}
+        ax.plot(x, y, "-", ms=5, label=f"{method} (trained at {pts[0].train_snr_db:g} dB)", **style)
+        curves[variant] = (x, y)
+        rows += [ResultRow(figure=fig_id, panel=panel, method=method, dataset=dataset, snr_db=p.snr_db,
+                           bandwidth_ratio=p.cbr, metric=metric, value=p.quality(metric), run_id=p.run_key,
+                           extra={"model": p.model, "eta": p.eta, "lmbda": p.lmbda, "train_snr_db": p.train_snr_db,
+                                  "n_images": p.n_images, "mean_ms_ssim": p.ms_ssim, "channel_use": "complex"})
+                 for p in pts]
+    sep_metric = "psnr" if metric == "psnr" else "ms_ssim"
+    env = envelope([r for r in results if r.mcs != CAPACITY], by=("snr_db",), metric=sep_metric)
+    for skey, name, rs in (("ldpc", f"{label} + LDPC (best MCS per SNR)", env),
+                           ("capacity", f"{label} + capacity", [r for r in results if r.mcs == CAPACITY])):
+        groups = sorted(summarize(rs, by=("snr_db", "mcs")), key=lambda d: d["snr_db"])
+        if not groups:
+            continue
+        x = np.array([d["snr_db"] for d in groups])
+        y = np.array([d["mean_psnr"] if metric == "psnr" else _db(d["mean_ms_ssim"]) for d in groups])
+        style = dict(STYLE[skey])
+        ax.plot(x, y, ls=style.pop("ls", "-"), ms=5, label=name, **style)
+        curves[skey] = (x, y)
+        rows += [ResultRow(figure=fig_id, panel=panel, method=name, dataset=dataset, snr_db=d["snr_db"],
+                           bandwidth_ratio=ratio, metric=metric, value=float(v), run_id=key,
+                           extra={"mcs": d["mcs"], "loss_rate": d["loss_rate"], "n_images": d["n_images"],
+                                  "mean_ms_ssim": d["mean_ms_ssim"], "channel_use": "complex"})
+                 for d, v in zip(groups, y)]
+    claim = f"NTSCC above Deep JSCC at every test SNR on {DATASETS[dataset]} ({q}, R <= {ratio:g})"
+    if "ntscc" in curves and "deepjscc" in curves:
+        (xn, yn), (xd, yd) = curves["ntscc"], curves["deepjscc"]
+        common = sorted(set(xn.tolist()) & set(xd.tolist()))
+        g = [float(yn[xn == s][0] - yd[xd == s][0]) for s in common]
+        checks = [(claim, bool(g) and min(g) > 0,
+                   f"gap {min(g):+.2f} to {max(g):+.2f} dB at SNR {', '.join(f'{s:g}' for s in common)} dB" if g
+                   else "no SNR where both were evaluated")]
+    else:
+        checks = [(claim, False, "a curve is missing from the inputs")]
+    notes = [f"{DATASETS[dataset]} versus SNR: NTSCC is the best (λ, η) point with mean R <= {ratio:g} at each SNR; "
+             f"learned models are trained at one SNR and tested at every SNR; {label} + LDPC picks the best MCS "
+             "knowing the SNR"]
+    if "ntscc" in curves and "ldpc" in curves:
+        (xn, yn), (xl, yl) = curves["ntscc"], curves["ldpc"]
+        inside = (xn >= xl.min()) & (xn <= xl.max())
+        if inside.any():
+            g = yn[inside] - np.interp(xn[inside], xl, yl)
+            notes.append(f"NTSCC - {label} + LDPC (best MCS, interpolated in SNR): {g.min():+.2f} to {g.max():+.2f} dB")
+    ax.set_xlabel("SNR (dB), Es/N0 per complex channel use", fontsize=8)
+    ax.set_ylabel(f"{QUALITY_LABEL[metric]}, {DATASETS[dataset]} mean", fontsize=8)
+    ax.set_title(f"{DATASETS[dataset]}, AWGN, R = k/m <= {ratio:g}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="lower right")
+    prov = {"run_ids": [meta["run_id"]], "run_keys": {key: meta["run_id"]},
+            "data_checksums": dict(meta.get("data_checksums", {})), "stage_time_s": float(meta.get("wall_time_s", 0.0))}
+    return rows, checks, notes, prov
 
 
 def _fmt_bd(value: float | None, reason: str, unit: str) -> str:
@@ -677,12 +783,14 @@ def render_fig11(profile, evals: list[Path], sweep_csv: Path, out_pdf: Path, snr
 
 
 def render_fig13(profile, evals: list[Path], sweep_csv: Path, out_pdf: Path, snr_db: float = 10.0,
-                 dataset: str | None = None, panels: Sequence[Panel] = ()) -> None:
-    """Fig. 13(a, b): MS-SSIM (dB) versus CBR, MS-SSIM-trained NTSCC and Deep JSCC."""
+                 dataset: str | None = None, panels: Sequence[Panel] = (), snr_sweep: Path | None = None) -> None:
+    """Fig. 13: MS-SSIM (dB) of MS-SSIM-trained NTSCC and Deep JSCC versus CBR (a, b) and, given a
+    separation sweep over SNR at one bandwidth ratio (``snr_sweep``), versus SNR (c)."""
     _render_rd("fig13", profile, [(evals, sweep_csv), *panels], out_pdf, snr_db, metric="ms_ssim_db", distortion="ms_ssim",
                variants=("ntscc", "deepjscc"), dataset=dataset, title="Fig. 13, MS-SSIM (MS-SSIM-trained models)",
-               paper_datasets=("kodak", "clic2021"),
-               extra_notes=["the MS-SSIM-versus-SNR panels (c, d) are not part of this page"])
+               paper_datasets=("kodak", "clic2021"), snr_sweep=snr_sweep,
+               extra_notes=[] if snr_sweep is not None else ["the MS-SSIM-versus-SNR panel (c) is not drawn: "
+                                                             "no separation sweep over SNR given (--snr-sweep-csv)"])
 
 
 def render_fig17(profile, evals: list[Path], sweep_csv: Path, out_pdf: Path, snr_db: float = 10.0,
@@ -1028,6 +1136,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--maps", help="Fig. 8 maps.npz")
     parser.add_argument("--timing", help="Table III timing.json")
     parser.add_argument("--snr", type=float, default=10.0, help="channel SNR of the figure (dB)")
+    parser.add_argument("--snr-sweep-csv", help="fig13: separation sweep over SNR at one CBR, for panel (c)")
     parser.add_argument("--dataset", default=None, help="data set name, if the image ids do not tell")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
@@ -1035,6 +1144,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"{args.target} needs --eval and --sweep-csv")
     if any(len(p) < 2 for p in args.panel):
         parser.error("--panel needs a sweep CSV and at least one eval.csv")
+    if args.snr_sweep_csv and args.target != "fig13":
+        parser.error("--snr-sweep-csv is for fig13 only")
     if args.target == "fig08" and not args.maps:
         parser.error("fig08 needs --maps")
     if args.target == "table3" and not args.timing:
@@ -1044,8 +1155,9 @@ def main(argv: list[str] | None = None) -> None:
         out = Path(args.out)
         if args.target in RD_TARGETS:
             panels = [([Path(e) for e in p[1:]], Path(p[0])) for p in args.panel]
+            more = {"snr_sweep": Path(args.snr_sweep_csv)} if args.snr_sweep_csv else {}
             RD_TARGETS[args.target](profile, [Path(p) for p in args.eval], Path(args.sweep_csv), out, args.snr,
-                                    dataset=args.dataset, panels=panels)
+                                    dataset=args.dataset, panels=panels, **more)
         elif args.target == "fig08":
             render_fig08(profile, Path(args.maps), out, dataset=args.dataset)
         else:

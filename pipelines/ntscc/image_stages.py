@@ -225,7 +225,8 @@ def image_stages(profile, profile_ref: str) -> list[Stage]:
     learned = [*m.ntscc.values(), *m.deepjscc.values()]
     render("fig11", learned, sweep + panel, (sweep_csv, sweep_json) + panel_deps)
     render("table1", learned, f"--sweep-csv {sweep_csv}" + panel, (sweep_csv, sweep_json) + panel_deps)
-    render("fig13", m.ms_ssim_models(), sweep, (sweep_csv, sweep_json))
+    snr_csv, snr_json = sweep_outputs(profile, profile.get("ntscc.fig12")["sweep"])  # Fig. 13(c): R = 1/16 over SNR
+    render("fig13", m.ms_ssim_models(), f"{sweep} --snr-sweep-csv {snr_csv}", (sweep_csv, sweep_json, snr_csv, snr_json))
     render("table2", m.ms_ssim_models(), f"--sweep-csv {sweep_csv}", (sweep_csv, sweep_json))
     render("fig17", [m.ntscc[lam], m.comparison_i, *m.comparison_ii.values()], sweep, (sweep_csv, sweep_json))
     render("fig08", [], f"--maps {maps[0]}", maps)
