@@ -117,3 +117,18 @@ def test_paper_profile_dry_runs_the_image_figures(project):
     for lam in ("1024", "256", "64", "16", "4"):  # the paper's lambda grid, one NTSCC per lambda
         assert f"ntscc_images_train_ntscc_mse_lam{lam}" in text
     assert "data_open_images_train" in text
+
+
+@pytest.mark.slow
+def test_tile_sweep_diagnostic(built, tmp_path, capsys):
+    from pipelines.ntscc import tile_sweep
+
+    out = tmp_path / "tiles.json"
+    args = ["--profile", str(built / PROFILE), "--data", str(built / "data"), "--images", "1", "--tiles", "64", "128"]
+    tile_sweep.main(args + ["--model", str(built / ROOT / "ntscc_mse_lam64"), "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["tile"], r["tiles"]) for r in rows] == [(64, 4), (128, 1)]
+    assert all(r["psnr"] > 5 and r["cbr"] > 0 and 0 < r["k_z_share"] < 1 for r in rows)  # z̄ and indices per tile
+    with pytest.raises(SystemExit) as exc:
+        tile_sweep.main(args + ["--model", str(built / ROOT / "deepjscc_mse_c3"), "--out", str(out)])
+    assert exc.value.code == 2 and "a deepjscc model" in capsys.readouterr().err
