@@ -113,7 +113,8 @@ def fig12_stages(profile, profile_ref: str) -> list[Stage]:
         name="ntscc_fig12",
         cmd=f"{PYTHON} -m pipelines.ntscc.fig12 --profile {profile_ref} --sweep-csv {csv} --bler-dir {bler} "
             f"--eval {' '.join(evals)} --out reports/ntscc/fig12.pdf",
-        deps=(profile_dep(profile_ref), "pipelines/ntscc/fig12.py", "packages/core/src/jscc_core/results.py", csv, meta)
+        deps=(profile_dep(profile_ref), "pipelines/ntscc/fig12.py", "pipelines/ntscc/image_figures.py",
+              "packages/core/src/jscc_core/results.py", csv, meta)
         + tuple(evals) + tuple(e.replace(".csv", ".json") for e in evals)
         + bler_tables_needed(profile, sweep_schemes(sweeps[cfg["sweep"]])),
         outs=tuple(f"reports/ntscc/fig12.{ext}" for ext in ("pdf", "csv", "json")), runtime_min=5)]
