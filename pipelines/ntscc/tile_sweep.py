@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eta", type=float, default=None, help="eta (default: the profile's eta_fig12)")
     parser.add_argument("--snr", type=float, default=None, help="channel SNR in dB (default: the Fig. 11 SNR)")
     parser.add_argument("--images", type=int, default=2, help="first N test images")
+    parser.add_argument("--no-refine", action="store_true",
+                        help="ŷ = y̌: the trained model with its refinement MLP (eq. 19) switched off")
     parser.add_argument("--out", required=True, help="JSON to write")
     args = parser.parse_args(argv)
     try:
@@ -75,6 +77,10 @@ def main(argv: list[str] | None = None) -> None:
         model, meta = load_model(profile, Path(args.model))
         if not isinstance(model, ImageNTSCC):
             raise ValueError(f"{args.model}: a {meta['kind']} model; the tile sweep takes NTSCC, Comparison-I or -II")
+        if args.no_refine:
+            if model.jscc.f_d.refinement is None:
+                raise ValueError(f"{args.model}: a {meta['kind']} model has no refinement to switch off")
+            model.jscc.f_d.refinement = None
         block = meta["params"].get("block", "images")
         cfg = images_cfg(profile, block)
         eta = None if not model.rate_adaptive else (args.eta if args.eta is not None else cfg.get("eta_fig12", 0.2))
@@ -88,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"model": meta["name"], "model_run_key": meta["run_key"], "profile": profile.name,
+    out.write_text(json.dumps({"model": meta["name"], "model_run_key": meta["run_key"], "refine": not args.no_refine,
+                               "profile": profile.name,
                                "profile_sha256": profile.sha256, "eta": eta, "snr_db": snr,
                                "train_crop": cfg.get("crop"), "wall_time_s": round(time.perf_counter() - started, 3),
                                "rows": rows}, indent=2) + "\n")
