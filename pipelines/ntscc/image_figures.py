@@ -318,6 +318,7 @@ class RDInputs:
     data_checksums: dict
     stage_time_s: float
     notes: list[str]
+    points: list[OperatingPoint]  # every operating point of the evaluations, at every SNR
 
 
 def load_rd(evals: Sequence[Path], sweep_csv: Path, snr_db: float, metric: str, distortion: str,
@@ -381,7 +382,7 @@ def load_rd(evals: Sequence[Path], sweep_csv: Path, snr_db: float, metric: str, 
     absent = [LEARNED[v] for v in variants if v not in series]
     if absent:
         notes.append(f"not in the inputs at SNR {snr_db:g} dB ({distortion}-trained): {', '.join(absent)}")
-    return RDInputs(series, ds, label, ldpc_mcs, run_ids, run_keys, checksums, stage_time, notes)
+    return RDInputs(series, ds, label, ldpc_mcs, run_ids, run_keys, checksums, stage_time, notes, points)
 
 
 def ldpc_anchor(results: Sequence[ImageResult], snr_db: float, where: Path) -> str:
@@ -671,8 +672,7 @@ def _render_rd(fig_id: str, profile, panels: Sequence[Panel], out_pdf, snr_db: f
     merged = _merged(all_inputs)
     if snr_sweep is not None:  # quality versus SNR on the first panel's data set
         first = all_inputs[0]
-        points = operating_points([read_eval(Path(p)) for p in panels[0][0]])
-        more_rows, more_checks, more_notes, prov = _snr_panel(axes[0][-1], fig_id, points, snr_sweep, metric,
+        more_rows, more_checks, more_notes, prov = _snr_panel(axes[0][-1], fig_id, first.points, snr_sweep, metric,
                                                               distortion, first.dataset)
         rows, checks, notes = rows + more_rows, checks + more_checks, notes + more_notes
         merged["run_ids"] += prov["run_ids"]

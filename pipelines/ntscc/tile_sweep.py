@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="data", help="data root (fetched data sets)")
     parser.add_argument("--model", required=True, help="trained model folder (NTSCC, Comparison-I or -II)")
     parser.add_argument("--tiles", type=int, nargs="+", default=[64, 128, 256, 512])
-    parser.add_argument("--eta", type=float, default=None, help="eta (default: the profile's eta_fig12)")
+    parser.add_argument("--eta", type=float, default=None, help="eta (default: the block's eta_fig12, else 0.2)")
     parser.add_argument("--snr", type=float, default=None, help="channel SNR in dB (default: the Fig. 11 SNR)")
     parser.add_argument("--images", type=int, default=2, help="first N test images")
     parser.add_argument("--no-refine", action="store_true",
@@ -95,8 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": meta["name"], "model_run_key": meta["run_key"], "refine": not args.no_refine,
-                               "profile": profile.name,
-                               "profile_sha256": profile.sha256, "eta": eta, "snr_db": snr,
+                               "profile": profile.name, "profile_sha256": profile.sha256, "eta": eta, "snr_db": snr,
                                "train_crop": cfg.get("crop"), "wall_time_s": round(time.perf_counter() - started, 3),
                                "rows": rows}, indent=2) + "\n")
     for t in sorted(args.tiles):
