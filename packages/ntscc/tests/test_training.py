@@ -62,6 +62,19 @@ def test_resume_continues_identically(tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_a_finished_run_started_again_keeps_its_weights_and_returns_its_last_metrics(tmp_path):
+    sched = TrainSchedule(steps=20, batch_size=128, learning_rate=1e-3, checkpoint_every=10, log_every=10)
+    torch.manual_seed(1)
+    first = NTC(32)
+    final = train(first, ntc_loss(1 / 64), DATA, sched, tmp_path / "g.pt", "fp")
+    again = NTC(32)  # fresh weights: the checkpoint must replace them all
+    steps = []
+    logs = train(again, ntc_loss(1 / 64), DATA, sched, tmp_path / "g.pt", "fp", on_log=lambda s, m: steps.append(s))
+    assert steps == [] and logs == pytest.approx(final) and set(logs) == set(final) and "loss" in logs
+    for (name, a), b in zip(first.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     _run(tmp_path, 10, "c.pt")
     data = (tmp_path / "c.pt").read_bytes()

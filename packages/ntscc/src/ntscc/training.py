@@ -1,6 +1,7 @@
 """Resumable training loop shared by the NTSCC models (Algorithm 1 and its baselines)."""
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Callable
@@ -56,8 +57,10 @@ class TrainSchedule:
 LossFn = Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
 
 
-def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, fingerprint: str) -> None:
-    """Atomic checkpoint holding only tensors and plain types (loadable with weights_only=True)."""
+def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, fingerprint: str,
+                    logs: dict[str, float] | None = None) -> None:
+    """Atomic checkpoint holding only tensors and plain types (loadable with weights_only=True);
+    ``logs``: the metrics of the last step, returned by a resumed run with no step left."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -68,6 +71,7 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
             "step": step,
             "rng": torch.get_rng_state(),
             "fingerprint": fingerprint,
+            "logs": {key: float(value) for key, value in (logs or {}).items()},
         },
         tmp,
     )
@@ -111,14 +115,29 @@ def set_aside_foreign_checkpoint(path: Path, fingerprint: str) -> Path | None:
     return target
 
 
-def load_weights(model: nn.Module, path: Path) -> nn.Module:
-    """Load a state dict saved by a training stage (weights only); clear errors for bad files."""
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict saved by a training stage (weights only); clear errors for bad files."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"model weights {path} do not exist; run the stage that trains them first") from None
     except Exception as exc:
         raise CheckpointError(f"cannot read model weights {path}: {exc.__class__.__name__}: {exc}") from exc
+
+
+def weights_digest(path: Path) -> str:
+    """SHA-256 of saved weights' names and values (not of the file's bytes)."""
+    h = hashlib.sha256()
+    state = read_weights(path)
+    for name in sorted(state):
+        h.update(name.encode())
+        h.update(state[name].detach().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def load_weights(model: nn.Module, path: Path) -> nn.Module:
+    """Load a state dict saved by a training stage into ``model``; clear errors for bad files."""
+    state = read_weights(path)
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
@@ -167,8 +186,10 @@ def train(
             raise CheckpointError(f"{checkpoint} does not fit this model ({exc}); delete it to train from scratch") from exc
         torch.set_rng_state(state["rng"])
         start = int(state["step"])
+        logs: dict[str, float] = dict(state.get("logs", {}))  # a finished run returns its last metrics
+    else:
+        logs = {}
     model.train()
-    logs: dict[str, float] = {}
     bar = tqdm(range(start, schedule.steps), initial=start, total=schedule.steps, desc=desc,
                disable=os.environ.get("JSCC_PROGRESS", "1") == "0", mininterval=2.0)
     running: dict[str, float] = {}
@@ -194,6 +215,6 @@ def train(
             if on_log is not None:
                 on_log(done, mean)
         if done % schedule.checkpoint_every == 0 or done == schedule.steps:
-            save_checkpoint(checkpoint, model, optimizer, done, fingerprint)
+            save_checkpoint(checkpoint, model, optimizer, done, fingerprint, logs)
     model.eval()
     return logs
