@@ -132,3 +132,68 @@ def test_tile_sweep_diagnostic(built, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         tile_sweep.main(args + ["--model", str(built / ROOT / "deepjscc_mse_c3"), "--out", str(out)])
     assert exc.value.code == 2 and "a deepjscc model" in capsys.readouterr().err
+
+
+def _profile(tmp_path, name: str, images: str = "", **top):
+    """The tiny profile with YAML lines added under ntscc.images and top-level keys overridden."""
+    from pipelines.profile import load
+
+    path = tmp_path / f"{name}.yaml"
+    extra = "".join(f"{k}: {v}\n" for k, v in top.items())
+    block = f"ntscc:\n  images:\n{images}" if images else ""
+    path.write_text(f"extends: {Path(PROFILE).resolve()}\n{extra}{block}")
+    return load(str(path))
+
+
+def test_training_fingerprints_follow_what_training_reads(tmp_path):
+    import torch
+
+    from pipelines.ntscc.images import training_fingerprint
+
+    ntc, other = tmp_path / "ntc.pt", tmp_path / "other.pt"
+    torch.save({"w": torch.zeros(3)}, ntc)
+    torch.save({"w": torch.ones(3)}, other)
+    runs = {"ntc": ("ntc", {"lmbda": 64.0}), "deepjscc": ("deepjscc", {"c_out": 1}),
+            "ntscc": ("ntscc", {"lmbda": 64.0, "ntc": str(ntc), "init": None})}
+
+    def prints(profile, **params):
+        return {kind: training_fingerprint(profile, kind, "images", sched, {**p, **params.get(kind, {})})
+                for kind, (sched, p) in runs.items()}
+
+    base = prints(_profile(tmp_path, "base"))
+    # evaluation settings and other models' lists: every finished checkpoint stays valid
+    assert prints(_profile(tmp_path, "eval", "    eta_test: [0.3]\n    test_snr_db: [1.0]\n"
+                                             "    deepjscc: {filters: 8, c_out: [1, 2, 3]}\n")) == base
+    assert set(prints(_profile(tmp_path, "crop", "    crop: 96\n")).values()).isdisjoint(base.values())
+    jscc = prints(_profile(tmp_path, "jscc", "    jscc: {d: 16, n_e: 1, n_d: 1, heads: 2, rate_values: [4, 8]}\n"))
+    assert jscc["ntc"] == base["ntc"] and jscc["deepjscc"] == base["deepjscc"] and jscc["ntscc"] != base["ntscc"]
+    assert set(prints(_profile(tmp_path, "seed", seed=7)).values()).isdisjoint(base.values())
+    # the NTC weights an NTSCC starts from count by value: new weights, new fingerprint; same weights elsewhere, same
+    moved = tmp_path / "moved.pt"
+    moved.write_bytes(ntc.read_bytes())
+    same = prints(_profile(tmp_path, "base"), ntscc={"ntc": str(moved)})
+    assert same["ntscc"] == base["ntscc"]
+    assert prints(_profile(tmp_path, "base"), ntscc={"ntc": str(other)})["ntscc"] != base["ntscc"]
+
+
+@pytest.mark.slow
+def test_a_finished_model_survives_an_evaluation_edit_without_retraining(built, tmp_path):
+    from ntscc.training import weights_digest
+
+    folder = built / ROOT / "ntscc_mse_lam64"
+    before = weights_digest(folder / "model.pt"), json.loads((folder / "run.json").read_text())["final"]
+    profile = built / PROFILE
+    original = profile.read_text()
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db", JSCC_PROGRESS="0")
+    try:
+        profile.write_text(original.replace("eta_test: [0.2]", "eta_test: [0.2, 0.3]"))
+        assert profile.read_text() != original
+        res = subprocess.run([sys.executable, "-m", "pipelines.ntscc.images", "train-ntscc", "--profile", PROFILE,
+                              "--lmbda", "64.0", "--ntc", f"{ROOT}/ntc_mse_lam64/model.pt", "--out", str(folder)],
+                             cwd=built, env=env, capture_output=True, text=True)
+    finally:
+        profile.write_text(original)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "starting afresh" not in res.stdout + res.stderr
+    after = weights_digest(folder / "model.pt"), json.loads((folder / "run.json").read_text())["final"]
+    assert after == before and before[1]  # same weights, and the last metrics kept

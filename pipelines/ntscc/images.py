@@ -43,7 +43,7 @@ from ntscc.image.jscc import JSCCConfig
 from ntscc.image.model import ImageNTSCC, ImageNTSCCConfig
 from ntscc.image.ntc import ImageNTC, NTCConfig
 from ntscc.image.objectives import deepjscc_objective, ntc_objective, ntscc_objective
-from ntscc.training import CheckpointError, TrainSchedule, load_weights, train
+from ntscc.training import CheckpointError, TrainSchedule, load_weights, train, weights_digest
 from pipelines.cli import run_stage, stage_cli
 from pipelines.profile import load
 
@@ -101,6 +101,33 @@ def fingerprint(profile, kind: str, block: str = "images", **extra) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+#: Keys of a block that a training run of each model kind reads, besides its schedule; the rest
+#: (test SNRs, eta_test, figure settings, other models' lists) only concerns evaluation, so
+#: editing it keeps every finished checkpoint.
+_NTSCC_TRAINING = ("train_set", "crop", "ntc", "jscc", "side_info", "train_snr_db")
+TRAINING_KEYS = {
+    "ntc": ("train_set", "crop", "ntc"),
+    "ntscc": _NTSCC_TRAINING, "comparison_i": _NTSCC_TRAINING, "comparison_ii": _NTSCC_TRAINING,
+    "deepjscc": ("train_set", "crop", "train_snr_db", "deepjscc.filters"),
+}
+
+
+def training_fingerprint(profile, kind: str, block: str, sched_kind: str, params: dict) -> str:
+    """What a training run's checkpoint is valid for: the block's keys that kind reads
+    (``TRAINING_KEYS``), its schedule, the seed, the run's parameters and the values of the
+    weights it starts from (``params["ntc"]``, ``params["init"]``)."""
+    cfg = images_cfg(profile, block)
+    used = {}
+    for key in TRAINING_KEYS[kind]:
+        head, _, tail = key.partition(".")
+        used[key] = cfg.get(head, {}).get(tail) if tail else cfg.get(head)
+    weights = {name: weights_digest(Path(params[name])) for name in ("ntc", "init") if params.get(name)}
+    rest = {name: value for name, value in params.items() if name not in weights}  # weights by value, not path
+    blob = json.dumps({"kind": kind, "cfg": used, "schedule": cfg["schedules"][sched_kind], "seed": profile["seed"],
+                       "threads": profile["threads"], "params": rest, "weights": weights}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def model_tag(variant: str, distortion: str = "mse", *, lmbda: float | None = None, c_out: int | None = None,
               cbr: float | None = None) -> str:
     """Folder name of a trained model: ntscc_mse_lam64, deepjscc_mse_c3, comparison_ii_mse_cbr0.0625."""
@@ -144,7 +171,7 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
     """Seed, build the model (after seeding), train with resumable checkpoints, save weights and run.json."""
     block = args.block
     cfg = images_cfg(profile, block)
-    fp = fingerprint(profile, kind, block, **params)  # the block's configuration enters through cfg
+    fp = training_fingerprint(profile, kind, block, sched_kind, params)
     if block != "images":  # Kodak runs keep the params they had before blocks existed
         params = {**params, "block": block}
     started = time.perf_counter()
