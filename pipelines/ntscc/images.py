@@ -72,7 +72,8 @@ def images_cfg(profile, block: str = "images") -> dict:
 def ntc_config(cfg: dict) -> NTCConfig:
     n = cfg["ntc"]
     return NTCConfig(c=n["c"], embed_dims=tuple(n["embed_dims"]), depths=tuple(n["depths"]), heads=n["heads"],
-                     window=n["window"], hyper_channels=n["hyper_channels"], latent_std=n.get("latent_std"))
+                     window=n["window"], hyper_channels=n["hyper_channels"], latent_std=n.get("latent_std"),
+                     hyper_tile=n.get("hyper_tile"))
 
 
 def ntscc_config(cfg: dict, variant: str = "ntscc", cbr: float | None = None) -> ImageNTSCCConfig:

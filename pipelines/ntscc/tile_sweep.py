@@ -2,10 +2,12 @@
 
 Each test image's top-left S x S square (S the largest tile) is cut into t x t tiles, every tile
 is sent on its own (its own z̄, rate indices and channel noise) and the PSNR is taken over the
-square, for each t. A model whose f_e / f_d (global attention over the y tokens) or rate
-allocation does not carry over from the training crops to whole images shows it as PSNR falling
-(or CBR rising) with t; a model that does shows PSNR rising a little with t (less side
-information per pixel). Writes a JSON of the rows and prints them.
+square, for each t. A model whose f_e / f_d (global attention over the y tokens), hyperprior
+(h_a, h_s) or rate allocation does not carry over from the training crops to whole images shows
+it as PSNR falling (or CBR rising) with t; a model that does shows PSNR rising a little with t
+(less side information per pixel). ``--hyper-tile`` runs h_a / h_s on tiles of the training
+crop's size within each image, ``--no-refine`` drops the eq. (19) refinement: together they
+tell which part fails to carry over. Writes a JSON of the rows and prints them.
 
     python -m pipelines.ntscc.tile_sweep --profile mini --data data \\
         --model results/mini/ntscc/images/ntscc_mse_lam64 --tiles 64 128 256 512 --eta 0.1 --images 2 \\
@@ -17,6 +19,7 @@ import argparse
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=2, help="first N test images")
     parser.add_argument("--no-refine", action="store_true",
                         help="ŷ = y̌: the trained model with its refinement MLP (eq. 19) switched off")
+    parser.add_argument("--hyper-tile", type=int, default=None, metavar="PX",
+                        help="h_a / h_s on PX x PX tiles of each image (0: the whole image) instead of the "
+                             "profile's ntc.hyper_tile; z̄ is still one bitstream per image")
     parser.add_argument("--out", required=True, help="JSON to write")
     args = parser.parse_args(argv)
     try:
@@ -81,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
             if model.jscc.f_d.refinement is None:
                 raise ValueError(f"{args.model}: a {meta['kind']} model has no refinement to switch off")
             model.jscc.f_d.refinement = None
+        if args.hyper_tile is not None:
+            model.ntc.config = replace(model.ntc.config, hyper_tile=args.hyper_tile or None)
         block = meta["params"].get("block", "images")
         cfg = images_cfg(profile, block)
         eta = None if not model.rate_adaptive else (args.eta if args.eta is not None else cfg.get("eta_fig12", 0.2))
@@ -95,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": meta["name"], "model_run_key": meta["run_key"], "refine": not args.no_refine,
+                               "hyper_tile": model.ntc.config.hyper_tile,
                                "profile": profile.name, "profile_sha256": profile.sha256, "eta": eta, "snr_db": snr,
                                "train_crop": cfg.get("crop"), "wall_time_s": round(time.perf_counter() - started, 3),
                                "rows": rows}, indent=2) + "\n")

@@ -5,6 +5,7 @@ Tiny configurations keep every test to about a second on one thread; the trainin
 """
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -47,6 +48,7 @@ def test_paper_configs():
     (dict(c=0), "c"),
     (dict(depths=()), "depths"),
     (dict(hyper_channels=2.5), "hyper_channels"),
+    (dict(hyper_tile=24), "hyper_tile"),  # not a multiple of 16 (2 stages x h_a's 4)
 ])
 def test_config_validation_names_the_field(change, field):
     kwargs = dict(c=16, embed_dims=(16, 24), depths=(1, 1), heads=2, window=4, hyper_channels=8) | change
@@ -122,7 +124,8 @@ def test_z_round_trip_is_exact():
                        torch.round(z_bar - m.entropy_bottleneck._get_medians().view(1, -1, 1, 1)))
 
 
-@pytest.mark.parametrize("config, size", [(TWO_STAGES, (32, 64)), (FOUR_STAGES, (64, 64))])
+@pytest.mark.parametrize("config, size", [(TWO_STAGES, (32, 64)), (FOUR_STAGES, (64, 64)),
+                                          (replace(TWO_STAGES, hyper_tile=16), (32, 64))])
 def test_compress_decompress_reproduces_eval_y_bar(config, size):
     m = updated_eval_model(config)
     x = torch.rand(2, 3, *size)
@@ -132,6 +135,27 @@ def test_compress_decompress_reproduces_eval_y_bar(config, size):
     dec = m.decompress(enc["strings"], enc["shape"])
     assert torch.equal(dec["y_hat"], out["y_tilde"])
     assert torch.allclose(dec["x_hat"], out["x_hat"], atol=1e-6)
+
+
+def test_hyper_tile_gives_each_tile_the_hyperprior_of_that_tile_alone():
+    whole = updated_eval_model()
+    tiled = updated_eval_model(replace(TWO_STAGES, hyper_tile=16))  # same seed, same weights
+    x = torch.rand(1, 3, 32, 64)  # y is 8 x 16: 2 x 4 tiles of 4 x 4
+    with torch.no_grad():
+        y = tiled.latent(x)
+        t = tiled.hyperprior(y)
+        assert t["z_tilde"].shape == (1, 8, 2, 4) and t["mu"].shape == y.shape
+        for i in range(2):
+            for j in range(4):
+                part = whole.hyperprior(y[..., 4 * i:4 * i + 4, 4 * j:4 * j + 4])
+                assert torch.equal(t["z_tilde"][..., i:i + 1, j:j + 1], part["z_tilde"])
+                assert torch.allclose(t["mu"][..., 4 * i:4 * i + 4, 4 * j:4 * j + 4], part["mu"], atol=1e-6)
+                assert torch.allclose(t["sigma"][..., 4 * i:4 * i + 4, 4 * j:4 * j + 4], part["sigma"], atol=1e-6)
+        assert not torch.allclose(t["mu"], whole.hyperprior(y)["mu"])  # tiles differ from the whole image
+    strings, shape = tiled.compress_z(y)  # z̄ stays one bitstream per image, decoded exactly
+    assert len(strings) == 1 and torch.equal(tiled.decompress_z(strings, shape), t["z_tilde"])
+    with pytest.raises(ValueError, match=r"hyper_tile = 32.*\(48, 64\)"):
+        model(replace(TWO_STAGES, hyper_tile=32))(torch.rand(1, 3, 48, 64))  # 48 > 32, not a multiple of it
 
 
 def test_decoder_from_checkpoint_reads_the_encoders_bitstream():

@@ -4,6 +4,9 @@
   so y = g_a(x) is (B, c, H/2^S, W/2^S) for S stages (16x for Kodak's 4, 4x for CIFAR's 2).
 * g_s: the mirror image, with ``PatchSplit`` up-sampling and a linear patch head to RGB.
 * h_a, h_s: convolutions with ReLU (Fig. 6); z is 4x smaller than y; h_s(z̃) = (μ, σ) (eq. 9).
+  ``NTCConfig.hyper_tile`` applies them to square image tiles on their own (the training crop
+  size, so that they see on a whole image the z sizes they were trained on); z̄ stays one
+  entropy-coded map per image.
 * The entropy models are compressai's: a factorized ``EntropyBottleneck`` for z (eq. 11) and a
   ``GaussianConditional`` for y given (μ, σ) (eq. 9); training adds uniform noise (eq. 10),
   evaluation rounds (y around μ, z around the bottleneck's medians).
@@ -51,6 +54,9 @@ class NTCConfig:
     ``latent_std``: draw g_a's output layer so that y starts with about this standard deviation
     (None: Swin's N(0, 0.02²), y ≈ 0.2). A y far below the unit quantisation step is drowned by
     the training noise of eq. (10), and the transforms then learn slowly.
+    ``hyper_tile``: side in pixels of the square tiles whose y h_a maps to z, and whose z h_s
+    maps to (μ, σ), each tile on its own (None: the whole image). An image side shorter than
+    the tile is one tile; a longer one must be a multiple of it.
     """
 
     c: int = 256
@@ -61,6 +67,7 @@ class NTCConfig:
     hyper_channels: int = 192
     mlp_ratio: float = 4.0
     latent_std: float | None = None
+    hyper_tile: int | None = None
 
     def __post_init__(self) -> None:
         def ints(name: str, value) -> tuple[int, ...]:
@@ -89,6 +96,10 @@ class NTCConfig:
             raise ValueError(f"NTCConfig.mlp_ratio must be > 0, got {self.mlp_ratio!r}")
         if self.latent_std is not None and not (isinstance(self.latent_std, (int, float)) and self.latent_std > 0):
             raise ValueError(f"NTCConfig.latent_std must be > 0 or None, got {self.latent_std!r}")
+        if self.hyper_tile is not None and not (isinstance(self.hyper_tile, int) and self.hyper_tile > 0
+                                                and self.hyper_tile % self.multiple == 0):
+            raise ValueError(f"NTCConfig.hyper_tile must be a positive multiple of {self.multiple} pixels "
+                             f"(g_a's and h_a's down-sampling) or None, got {self.hyper_tile!r}")
         object.__setattr__(self, "depths", depths)
         object.__setattr__(self, "embed_dims", embed_dims)
         object.__setattr__(self, "heads", heads)
@@ -216,12 +227,44 @@ class ImageNTC(CompressionModel):
     # ---- shapes
 
     def check_image(self, x: Tensor) -> Tensor:
-        """x must be float (B, 3, H, W) with H, W multiples of ``config.multiple``."""
+        """x must be float (B, 3, H, W) with H, W multiples of ``config.multiple`` (and of
+        ``config.hyper_tile`` where longer than it)."""
         m = self.config.multiple
         if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point() or x.shape[-2] % m or x.shape[-1] % m:
             raise ValueError(f"ImageNTC takes float images (B, 3, H, W) with H and W multiples of {m} "
                              f"({self.config.stages} stages + hyperprior), got {tuple(x.shape)} {x.dtype}")
+        t = self.config.hyper_tile
+        if t is not None and any(side > t and side % t for side in x.shape[-2:]):
+            raise ValueError(f"hyper_tile = {t}: image sides longer than {t} px must be multiples of it, "
+                             f"got {tuple(x.shape[-2:])}")
         return x
+
+    def _tile_grid(self, h: int, w: int, scale: int) -> tuple[int, int]:
+        """Tile (height, width) in a map of size (h, w) with ``scale`` pixels per position."""
+        t = self.config.hyper_tile
+        if t is None:
+            return h, w
+        return min(h, t // scale), min(w, t // scale)
+
+    def _per_tile(self, fn: nn.Module, t: Tensor, scale: int) -> Tensor:
+        """fn applied to each tile of t (B, C, h, w) on its own, the results put back in place."""
+        b, c, h, w = t.shape
+        th, tw = self._tile_grid(h, w, scale)
+        if (th, tw) == (h, w):
+            return fn(t)
+        nh, nw = h // th, w // tw
+        tiles = t.reshape(b, c, nh, th, nw, tw).permute(0, 2, 4, 1, 3, 5).reshape(b * nh * nw, c, th, tw)
+        out = fn(tiles)
+        c2, oh, ow = out.shape[1:]
+        return out.reshape(b, nh, nw, c2, oh, ow).permute(0, 3, 1, 4, 2, 5).reshape(b, c2, nh * oh, nw * ow)
+
+    def hyper_analysis(self, y: Tensor) -> Tensor:
+        """z = h_a(y), per ``hyper_tile`` tile."""
+        return self._per_tile(self.h_a, y, self.config.downsampling)
+
+    def hyper_synthesis(self, z: Tensor) -> Tensor:
+        """h_s(z) = (μ, σ) stacked, per ``hyper_tile`` tile."""
+        return self._per_tile(self.h_s, z, 4 * self.config.downsampling)
 
     # ---- analysis side
 
@@ -231,12 +274,12 @@ class ImageNTC(CompressionModel):
 
     def entropy_parameters(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         """(μ, σ) = h_s(z̃) (eq. 9); σ is lower-bounded by the Gaussian conditional's 0.11 (> 0)."""
-        mu, sigma = self.h_s(z_hat).chunk(2, dim=1)
+        mu, sigma = self.hyper_synthesis(z_hat).chunk(2, dim=1)
         return mu, self.gaussian_conditional.lower_bound_scale(sigma)
 
     def hyperprior(self, y: Tensor) -> dict[str, Tensor]:
         """z = h_a(y), z̃ (noisy / rounded), -log2 P(z̃) per image, and (μ, σ) = h_s(z̃)."""
-        z = self.h_a(y)
+        z = self.hyper_analysis(y)
         z_tilde, likelihoods_z = self.entropy_bottleneck(z)
         mu, sigma = self.entropy_parameters(z_tilde)
         return {"z_tilde": z_tilde, "likelihoods_z": likelihoods_z, "mu": mu, "sigma": sigma,
@@ -273,7 +316,7 @@ class ImageNTC(CompressionModel):
     def compress_z(self, y: Tensor) -> tuple[list[bytes], tuple[int, int]]:
         """Entropy-code z̄ = Q(h_a(y)): one byte string per image and the (h, w) of z."""
         self._require_tables()
-        z = self.h_a(y)
+        z = self.hyper_analysis(y)
         return self.entropy_bottleneck.compress(z), tuple(z.shape[-2:])
 
     @torch.no_grad()
