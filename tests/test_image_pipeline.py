@@ -129,12 +129,12 @@ def test_tile_sweep_diagnostic(built, tmp_path, capsys):
     rows = json.loads(out.read_text())["rows"]
     assert [(r["tile"], r["tiles"]) for r in rows] == [(64, 4), (128, 1)]
     assert all(r["psnr"] > 5 and r["cbr"] > 0 and 0 < r["k_z_share"] < 1 for r in rows)  # z̄ and indices per tile
-    tiled = tmp_path / "hyper.json"
-    tile_sweep.main(args + ["--model", str(built / ROOT / "ntscc_mse_lam64"), "--out", str(tiled), "--hyper-tile", "64"])
-    hyper = json.loads(tiled.read_text())
-    assert hyper["hyper_tile"] == 64 and json.loads(out.read_text())["hyper_tile"] is None
-    assert hyper["rows"][0] == rows[0]  # a 64-px tile is one hyperprior tile either way
-    assert hyper["rows"][1]["psnr"] != rows[1]["psnr"]  # the 128-px square: four hyperprior tiles
+    whole = tmp_path / "whole.json"  # the profile's hyper_tile is 64: --hyper-tile 0 runs h_a / h_s on whole squares
+    tile_sweep.main(args + ["--model", str(built / ROOT / "ntscc_mse_lam64"), "--out", str(whole), "--hyper-tile", "0"])
+    untiled = json.loads(whole.read_text())
+    assert untiled["hyper_tile"] is None and json.loads(out.read_text())["hyper_tile"] == 64
+    assert untiled["rows"][0] == rows[0]  # a 64-px tile is one hyperprior tile either way
+    assert untiled["rows"][1]["psnr"] != rows[1]["psnr"]  # the 128-px square: one hyperprior tile, not four
     with pytest.raises(SystemExit) as exc:
         tile_sweep.main(args + ["--model", str(built / ROOT / "deepjscc_mse_c3"), "--out", str(out)])
     assert exc.value.code == 2 and "a deepjscc model" in capsys.readouterr().err
