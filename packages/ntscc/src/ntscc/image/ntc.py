@@ -239,19 +239,14 @@ class ImageNTC(CompressionModel):
                              f"got {tuple(x.shape[-2:])}")
         return x
 
-    def _tile_grid(self, h: int, w: int, scale: int) -> tuple[int, int]:
-        """Tile (height, width) in a map of size (h, w) with ``scale`` pixels per position."""
-        t = self.config.hyper_tile
-        if t is None:
-            return h, w
-        return min(h, t // scale), min(w, t // scale)
-
     def _per_tile(self, fn: nn.Module, t: Tensor, scale: int) -> Tensor:
-        """fn applied to each tile of t (B, C, h, w) on its own, the results put back in place."""
+        """fn applied to each ``hyper_tile`` tile of t (B, C, h, w), ``scale`` pixels per position,
+        on its own, the results put back in place."""
         b, c, h, w = t.shape
-        th, tw = self._tile_grid(h, w, scale)
-        if (th, tw) == (h, w):
+        side = self.config.hyper_tile
+        if side is None or (side // scale >= h and side // scale >= w):
             return fn(t)
+        th, tw = min(h, side // scale), min(w, side // scale)
         nh, nw = h // th, w // tw
         tiles = t.reshape(b, c, nh, th, nw, tw).permute(0, 2, 4, 1, 3, 5).reshape(b * nh * nw, c, th, tw)
         out = fn(tiles)
