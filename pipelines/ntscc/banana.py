@@ -14,20 +14,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import zlib
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from jscc_core.determinism import seed_everything
+from jscc_core.determinism import seed_everything, stage_seed
 from jscc_core.tracking import track_run
 from ntscc.banana import evaluate as ev
 from ntscc.banana.models import NTC, NTSCC, DeepJSCC
 from ntscc.banana.objectives import deepjscc_loss, ntc_loss, ntscc_loss
 from ntscc.banana.source import BananaSource
-from jscc_core.profiles import ProfileError
+from jscc_core.profiles import ProfileError, fingerprint
 from ntscc.training import CheckpointError, TrainSchedule, load_weights, train
 from pipelines.ntscc.stages import check_banana, lambda_tag, ntc_lambdas, ntscc_etas, ntscc_lambdas
 from pipelines.cli import run_stage, stage_cli
@@ -43,11 +42,6 @@ def load(ref: str | None):
     return profile
 
 
-def stage_seed(base: int, name: str) -> int:
-    """A per-stage seed derived from the profile seed and the stage name (stable across runs)."""
-    return (base + zlib.crc32(name.encode())) % (2**31)
-
-
 def tensor_sha256(t: torch.Tensor) -> str:
     return hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()
 
@@ -58,12 +52,6 @@ def dataset(profile, split: str) -> torch.Tensor:
     if split == "train":
         return BananaSource().sample(cfg["train_samples"], seed)
     return BananaSource().sample(cfg["test_samples"], seed + 1)
-
-
-def fingerprint(profile, kind: str, **extra) -> str:
-    blob = json.dumps({"kind": kind, "cfg": profile.to_dict()["ntscc"]["banana"], "seed": profile["seed"], **extra},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def build(kind: str, cfg: dict, **kw):
@@ -85,7 +73,7 @@ def _train_stage(args, profile, kind: str, make_model, loss_fn, params: dict) ->
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = Path("checkpoints") / profile.name / "ntscc" / "banana" / out.name / kind / "checkpoint.pt"
-    fp = fingerprint(profile, kind, **params)
+    fp = fingerprint(profile, "ntscc.banana", kind, **params)
     run_key = f"ntscc_banana_{kind}_{params['tag']}@{fp}"
     sched = TrainSchedule.from_mapping(cfg[kind])
     with track_run(EXPERIMENT, f"train-{kind}-{params['tag']}",
@@ -163,7 +151,7 @@ def cmd_evaluate(args) -> None:
         return ResultRow(figure="fig10", panel="c", method=method, dataset="banana", snr_db=snr,
                          bandwidth_ratio=R, metric="sdr_db", value=sdr, run_id=run_id, source="ours", extra=extra)
 
-    eval_key = f"ntscc_banana_evaluate@{fingerprint(profile, 'evaluate')}"
+    eval_key = f"ntscc_banana_evaluate@{fingerprint(profile, 'ntscc.banana', 'evaluate')}"
     with track_run(EXPERIMENT, "evaluate", params={"profile": profile.name, "snr_db": snr,
                                                    "test_samples": cfg["test_samples"]},
                    tags={"run_key": eval_key, "profile_sha256": profile.sha256}) as run:

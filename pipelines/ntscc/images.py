@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import time
-import zlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,10 +31,10 @@ import numpy as np
 import torch
 
 from jscc_core.channels import ComplexAWGN
-from jscc_core.determinism import seed_everything
+from jscc_core.determinism import seed_everything, stage_seed
 from jscc_core.images import CIFAR_SETS, RandomCrops, dataset_entry, load_cifar_subset, load_dataset, load_entry_images, to_tensor
 from jscc_core.metrics import ms_ssim, ms_ssim_db, psnr
-from jscc_core.profiles import ProfileError
+from jscc_core.profiles import ProfileError, fingerprint
 from jscc_core.registry import RegistryError, entry_checksums
 from jscc_core.tracking import track_run
 from ntscc.image.deepjscc import DeepJSCC
@@ -90,16 +89,6 @@ def ntscc_config(cfg: dict, variant: str = "ntscc", cbr: float | None = None) ->
 
 def schedule(cfg: dict, kind: str) -> TrainSchedule:
     return TrainSchedule.from_mapping(cfg["schedules"][kind])
-
-
-def stage_seed(base: int, name: str) -> int:
-    return (base + zlib.crc32(name.encode())) % (2**31)
-
-
-def fingerprint(profile, kind: str, block: str = "images", **extra) -> str:
-    blob = json.dumps({"kind": kind, "cfg": profile.to_dict()["ntscc"][block], "seed": profile["seed"], **extra},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 #: Keys of a block that a training run of each model kind reads, besides its schedule; the rest
@@ -328,7 +317,8 @@ def cmd_evaluate(args) -> None:
     points = operating_points(cfg, kind, p.get("distortion", "mse"))
     seed = stage_seed(int(profile["seed"]), "evaluate")
     started = time.perf_counter()
-    run_key = f"ntscc_images_eval_{meta['name']}@{fingerprint(profile, 'evaluate', block, model=meta['run_key'])}"
+    fp = fingerprint(profile, f"ntscc.{block}", "evaluate", model=meta["run_key"])
+    run_key = f"ntscc_images_eval_{meta['name']}@{fp}"
     rows = []
     with track_run(EXPERIMENT, f"evaluate-{meta['name']}",
                    params={"profile": profile.name, "model": meta["name"], "points": points, "images": len(images)},
@@ -401,7 +391,7 @@ def cmd_rate_maps(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "maps.npz", image=images[image_id], lambdas=np.array(lambdas), maps=np.stack(maps),
                         cbr=np.array(cbrs), eta=np.float64(eta))
-    run_key = f"ntscc_images_fig08@{fingerprint(profile, 'fig08', models=sorted(run_ids.values()))}"
+    run_key = f"ntscc_images_fig08@{fingerprint(profile, 'ntscc.images', 'fig08', models=sorted(run_ids.values()))}"
     info = {"run_id": next(iter(run_ids.values())), "run_key": run_key, "image_id": image_id,
             "model_run_ids": run_ids, "wall_time_s": round(time.perf_counter() - started, 3), "cbr_is": "k_y / (3 H W)"}
     (out / "maps.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
@@ -455,7 +445,7 @@ def cmd_time_models(args) -> None:
                                     "images": len(times), "bandwidth_ratio": ratio}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    run_key = f"ntscc_images_table3@{fingerprint(profile, 'table3', models=run_ids)}"
+    run_key = f"ntscc_images_table3@{fingerprint(profile, 'ntscc.images', 'table3', models=run_ids)}"
     with track_run(EXPERIMENT, "time-models", params={"profile": profile.name, "images": len(images), "snr_db": snr},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256}) as run:
         run.log_metrics({f"seconds_{k.replace(' ', '_').replace('+', 'and')}": v["seconds_per_image"]

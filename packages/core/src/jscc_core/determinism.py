@@ -1,8 +1,9 @@
 """Seeding and library versions for reproducible runs.
 
 Results are reproducible for a fixed seed *and* a fixed thread count on the same hardware and
-library versions; :func:`seed_everything` pins both, and :func:`library_versions` records the
-versions for provenance.
+library versions; :func:`seed_everything` pins both, :func:`stage_seed` gives every stage (and
+every draw inside one) its own seed derived from the profile seed, and :func:`library_versions`
+records the versions for provenance.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import os
 import platform
 import random
+import zlib
 from importlib import metadata
 
-__all__ = ["seed_everything", "library_versions"]
+__all__ = ["seed_everything", "stage_seed", "library_versions"]
 
 _CORE_LIBS = ("torch", "numpy", "mlflow")
 _OPTIONAL_LIBS = ("compressai", "sionna", "sionna-no-rt", "pillow-heif", "lpips", "torchvision", "scipy", "pytorch-msssim",
@@ -43,6 +45,16 @@ def seed_everything(seed: int, threads: int | None = None, *, warn_only: bool = 
     if threads is not None:
         torch.set_num_threads(int(threads))
     return torch.Generator().manual_seed(seed)
+
+
+def stage_seed(base: int, name: str) -> int:
+    """The seed of stage (or draw) ``name`` under profile seed ``base``: (base + CRC-32(name)) mod 2^31.
+
+    ``base``: the profile's seed; ``name``: what is seeded, e.g. a stage name ``"ntc_lam64"`` or
+    one draw ``"0.2/10.0/kodim01"``. CRC-32 of the UTF-8 name (unlike ``hash``) is the same in
+    every process and on every platform, so a stage's seed does not change when others are added.
+    """
+    return (base + zlib.crc32(name.encode())) % (2**31)
 
 
 def _version(dist: str) -> str | None:

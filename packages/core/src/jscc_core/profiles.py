@@ -32,7 +32,7 @@ from typing import Any, Iterator
 import yaml
 
 __all__ = ["ProfileError", "Profile", "load_profile", "load_schema", "parse_override_value",
-           "apply_overrides", "deep_merge"]
+           "apply_overrides", "deep_merge", "fingerprint"]
 
 
 class ProfileError(ValueError):
@@ -287,6 +287,25 @@ class Profile(Mapping):
 
     def __repr__(self) -> str:
         return f"Profile(name={self.name!r}, path={str(self.path)!r}, sha256={self.sha256[:12]})"
+
+
+def fingerprint(profile: Profile, section: str, kind: str, **extra: Any) -> str:
+    """What a stage's result depends on in ``profile``, as 16 hex digits of a SHA-256.
+
+    ``section``: dotted key of the profile block the stage reads (e.g. ``"ntscc.banana"``);
+    ``kind``: what the stage makes (a model kind such as ``"ntc"``, or ``"evaluate"``, ``"fig08"``);
+    ``extra``: the stage's own parameters (JSON values; anything else is hashed as ``str``).
+    The hash covers ``{"kind", "cfg": the block, "seed": the profile seed, **extra}``, so editing
+    another block leaves it unchanged. Stages put it in their run keys (``<stage>@<fingerprint>``)
+    and checkpoints, which are resumed only under the same fingerprint.
+    """
+    block = profile.get(section)
+    if not isinstance(block, Mapping):
+        raise ProfileError(f"profile {profile.name!r} has no block {section!r}")
+    # json.dumps with its default separators: the digests of existing run keys and checkpoints
+    blob = json.dumps({"kind": kind, "cfg": _thaw(block), "seed": profile["seed"], **extra},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _resolve_path(path_or_name: str | os.PathLike, search: list[Path]) -> Path:
