@@ -14,7 +14,7 @@ import torch
 pytest.importorskip("sionna.phy")
 pytest.importorskip("pillow_heif")
 
-from jscc_core.digital import separation  # noqa: E402
+from jscc_core.digital import ldpc, separation  # noqa: E402
 from jscc_core.digital.abstraction import clopper_pearson, image_loss_probability, measure_bler  # noqa: E402
 from jscc_core.digital.codecs import get_codec  # noqa: E402
 from jscc_core.digital.mcs import AWGN_ENVELOPE, snr_threshold_db  # noqa: E402
@@ -202,7 +202,7 @@ def test_corrupted_stream_is_counted_not_crashed(crops, cache, monkeypatch):
                                 cache=cache, progress=False)
     start_1 = clean[0].codewords  # frame of image 1 starts after image 0's codewords
     tail = clean[1].stream_bits - 8 * 20  # a bit of image 1's coded slice data (end of the file)
-    real_link_for = separation.link_for
+    real_link_for = ldpc.link_for
 
     class FlippingLink:
         def __init__(self, link):
@@ -219,7 +219,7 @@ def test_corrupted_stream_is_counted_not_crashed(crops, cache, monkeypatch):
             out[row, col] = 1 - out[row, col]  # image 1: one bit of slice data
             return res._replace(bits=out)  # success stays True: an undetected error
 
-    monkeypatch.setattr(separation, "link_for", lambda mcs, num_iter=20: FlippingLink(real_link_for(mcs, num_iter)))
+    monkeypatch.setattr(ldpc, "link_for", lambda mcs, num_iter=20: FlippingLink(real_link_for(mcs, num_iter)))
     res = evaluate_separation(crops, codec="hevc", snr_db=20.0, bandwidth_ratio=RHO, mcs=QAM16,
                               cache=cache, progress=False)
     assert res[0].status == "corrupt_stream" and res[0].failed_codewords == 0

@@ -24,6 +24,7 @@ from scipy.stats import beta
 
 from ..channels import check_snr_db
 from ..determinism import library_versions
+from .ldpc import link_for
 from .mcs import MCS
 
 __all__ = [
@@ -210,7 +211,7 @@ def measure_bler(mcs: MCS, snr_grid_db: Sequence[float], n_codewords: int, seed:
         raise ValueError("snr_grid_db must be a non-empty strictly increasing 1-D sequence")
     if int(n_codewords) < 1:
         raise ValueError(f"n_codewords must be >= 1, got {n_codewords!r}")
-    link = link if link is not None else mcs.link(num_iter=num_iter)
+    link = link if link is not None else link_for(mcs, num_iter)
     data_gen, noise_gen = _generators(seed)
     counts = np.zeros(len(snr), dtype=np.int64)
     errors = np.zeros(len(snr), dtype=np.int64)
@@ -278,7 +279,7 @@ def compare_image_loss(table: BlerTable, snr_db: float, codewords_per_image: int
     m, n_img = int(codewords_per_image), int(n_images)
     if m < 1 or n_img < 1:
         raise ValueError("codewords_per_image and n_images must be >= 1")
-    link = link if link is not None else table.mcs.link(num_iter=int(table.metadata.get("num_iter", 20)))
+    link = link if link is not None else link_for(table.mcs, int(table.metadata.get("num_iter", 20)))
     data_gen, noise_gen = _generators(seed)
     lost = []
     per_chunk = max(1, 1024 // m)

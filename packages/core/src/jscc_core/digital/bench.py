@@ -35,10 +35,11 @@ def run(good_snr_db: float = 10.0, waterfall_snr_db: float = 9.0, n_fast: int = 
     from sionna.phy.fec.ldpc import LDPC5GDecoder
 
     from ..channels import snr_db_to_noise_var
-    from .ldpc import FastLDPCDecoder, LDPCQAMLink
+    from .ldpc import FastLDPCDecoder, link_for
+    from .mcs import NTSCC_BPG_LDPC
 
-    k, n, q = 4096, 6144, 4
-    link = LDPCQAMLink(k, n, q, num_iter=num_iter)
+    k, n = NTSCC_BPG_LDPC.k, NTSCC_BPG_LDPC.n
+    link = link_for(NTSCC_BPG_LDPC, num_iter)
     fast = FastLDPCDecoder(link.encoder, num_iter=num_iter)
     sionna = LDPC5GDecoder(link.encoder, num_iter=num_iter)  # Sionna defaults: flooding boxplus-phi
     g = torch.Generator().manual_seed(seed)

@@ -3,8 +3,10 @@
 Sionna style, one job per layer: the code is Sionna's :class:`LDPC5GEncoder` (3GPP TS 38.212
 lifting, rate matching and bit interleaving), the modulation Sionna's ``Mapper("qam", q)``, the
 channel :class:`jscc_core.channels.ComplexAWGN` (SNR = Es/N0 per complex channel use), and
-:class:`LDPCQAMLink` chains them. Sionna's encoder, demapper and decoder are the reference;
-three drop-ins produce the same results an order of magnitude faster on CPU:
+:class:`LDPCQAMLink` chains them; :func:`link_for` gives the link of a modulation-and-coding
+scheme (:class:`~jscc_core.digital.mcs.MCS`), the one way the baselines build it. Sionna's
+encoder, demapper and decoder are the reference; three drop-ins produce the same results an
+order of magnitude faster on CPU:
 
 * :class:`FastLDPCEncoder`: bit-identical codewords from sparse GF(2) products;
 * :class:`SeparableQAMDemapper`: Sionna's exact "app" LLRs computed per I/Q dimension;
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import lru_cache
 from typing import NamedTuple, Optional, Union
 
 import numpy as np
@@ -44,10 +47,10 @@ from sionna.phy.mapping import Demapper, Mapper
 from torch import Tensor, nn
 
 from ..channels import ComplexAWGN, check_snr_db, snr_db_to_noise_var
-from .mcs import CodewordGeometry
+from .mcs import MCS, CodewordGeometry
 
 __all__ = ["FastLDPCEncoder", "FastLDPCDecoder", "DecoderOutput", "SeparableQAMDemapper", "LDPCQAMLink",
-           "LinkResult"]
+           "LinkResult", "link_for"]
 
 ArrayLike = Union[np.ndarray, Tensor]
 
@@ -580,3 +583,20 @@ class LDPCQAMLink(CodewordGeometry, nn.Module):
     def extra_repr(self) -> str:
         return (f"k={self.k}, n={self.n}, bits_per_symbol={self.bits_per_symbol}, "
                 f"num_iter={self.decoder.num_iter}, early_stop={self.decoder.early_stop}")
+
+
+@lru_cache(maxsize=None)
+def _shared_link(k: int, n: int, bits_per_symbol: int, num_iter: int) -> LDPCQAMLink:
+    return LDPCQAMLink(k, n, bits_per_symbol, num_iter=num_iter)
+
+
+def link_for(mcs: MCS, num_iter: int = 20) -> LDPCQAMLink:
+    """The exact :class:`LDPCQAMLink` of a modulation-and-coding scheme.
+
+    ``mcs``: the scheme (its ``k``, ``n`` and ``bits_per_symbol``); ``num_iter``: maximum BP
+    iterations. The link (separable app demapper, early stopping) is built once per
+    (k, n, bits_per_symbol, num_iter) and then shared: building it derives the code's Tanner
+    graph and encoder matrices, and a call keeps no state a later call depends on (the noise
+    comes from the ``generator`` each call is given).
+    """
+    return _shared_link(mcs.k, mcs.n, mcs.bits_per_symbol, int(num_iter))

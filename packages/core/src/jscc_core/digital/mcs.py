@@ -78,7 +78,8 @@ class MCS(CodewordGeometry):
 
     ``code_rate`` is the nominal rate (e.g. ``Fraction(2, 3)`` or ``Fraction(658, 1024)``);
     ``n`` defaults to :func:`codeword_length` (k, code_rate, bits_per_symbol). Sionna's 5G
-    encoder (hence :meth:`link`) supports 1/5 <= k/n <= 0.95.
+    encoder (hence the exact link, :func:`jscc_core.digital.ldpc.link_for`) supports
+    1/5 <= k/n <= 0.95.
     """
 
     name: str
@@ -114,13 +115,6 @@ class MCS(CodewordGeometry):
     def modulation_order(self) -> int:
         """Constellation size M = 2^bits_per_symbol."""
         return 1 << self.bits_per_symbol
-
-
-    def link(self, **kwargs):
-        """The exact :class:`~jscc_core.digital.ldpc.LDPCQAMLink` of this MCS."""
-        from .ldpc import LDPCQAMLink
-
-        return LDPCQAMLink(self.k, self.n, self.bits_per_symbol, **kwargs)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "bits_per_symbol": self.bits_per_symbol,
@@ -183,8 +177,8 @@ def ts38214_mcs(index: int, k: int = 4096) -> MCS:
     """The MCS of TS 38.214 Table 5.1.3.1-1 entry ``index`` (0..28) with k info bits per codeword.
 
     MCS 0-2 (R < 1/5) need the circular-buffer repetition of 5G rate matching, which Sionna's
-    encoder does not implement: their :meth:`MCS.link` raises, while the SNR-threshold rule of
-    :func:`select_mcs` still applies.
+    encoder does not implement: their exact link (:func:`jscc_core.digital.ldpc.link_for`)
+    raises, while the SNR-threshold rule of :func:`select_mcs` still applies.
     """
     if not 0 <= index < len(TS38214_MCS_TABLE):
         raise ValueError(f"MCS index must be in 0..{len(TS38214_MCS_TABLE) - 1}, got {index!r}")

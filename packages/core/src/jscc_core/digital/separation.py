@@ -72,7 +72,6 @@ import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass, fields, replace
 from fractions import Fraction
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
@@ -96,7 +95,6 @@ __all__ = [
     "frame_bits",
     "scrambling_sequence",
     "SCRAMBLING_C_INIT",
-    "link_for",
     "parse_mcs",
     "mcs_short_name",
     "mean_colour",
@@ -402,18 +400,6 @@ def _derived_seed(*parts) -> int:
     return int.from_bytes(digest, "big") >> 1
 
 
-@lru_cache(maxsize=None)
-def _cached_link(k: int, n: int, bits_per_symbol: int, num_iter: int):
-    from .ldpc import LDPCQAMLink
-
-    return LDPCQAMLink(k, n, bits_per_symbol, num_iter=num_iter)
-
-
-def link_for(mcs: MCS, num_iter: int = 20):
-    """The exact :class:`~jscc_core.digital.ldpc.LDPCQAMLink` of ``mcs`` (built once, then cached)."""
-    return _cached_link(mcs.k, mcs.n, mcs.bits_per_symbol, int(num_iter))
-
-
 def _as_list(value, name: str) -> list:
     vals = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
     if not vals:
@@ -626,6 +612,8 @@ def _evaluate_mcs(ctx: _Context, rho: float, mcs: MCS, snrs: list, mode: str, ta
     seeds = [_derived_seed(ctx.seed, mode, float(rho), code, float(snr)) for snr in snrs]
     if mode == "exact":
         import torch
+
+        from .ldpc import link_for  # loads Sionna: only exact mode pays for it
 
         link = link_for(mcs, num_iter)
         gens = [torch.Generator().manual_seed(s) for s in seeds]
