@@ -89,7 +89,9 @@ def test_ms_ssim_db():
     assert ms_ssim_db(0.9) == pytest.approx(10.0)
     assert ms_ssim_db(0.99) == pytest.approx(20.0)
     assert torch.allclose(ms_ssim_db(torch.tensor([0.9, 0.999])), torch.tensor([10.0, 30.0]))
-    assert math.isinf(ms_ssim_db(1.0))
+    assert ms_ssim_db(1.0) == pytest.approx(100.0)  # 1 - MS-SSIM clipped at 1e-10
+    assert ms_ssim_db(1.0 + 1e-7) == pytest.approx(100.0)  # rounding above 1: no math domain error
+    assert ms_ssim_db(torch.tensor([1.0])).item() == pytest.approx(100.0)
 
 
 # ------------------------------------------------------------------ SDR (NTSCC eq. 30)

@@ -29,6 +29,7 @@ __all__ = [
     "ms_ssim_scales",
     "ms_ssim",
     "ms_ssim_db",
+    "MS_SSIM_DB_FLOOR",
     "sdr_db",
     "sdr_db_per_sample",
     "LPIPS_BACKBONES",
@@ -125,13 +126,18 @@ def ms_ssim(x: Tensor, x_hat: Tensor, data_range: float = 1.0, win_size: int = 1
     return torch.prod(stack ** weights_t.view(-1, 1, 1), dim=0).mean(1)
 
 
+MS_SSIM_DB_FLOOR = 1e-10  # 1 - MS-SSIM is clipped here: at most 100 dB
+
+
 def ms_ssim_db(value):
-    """MS-SSIM in dB, -10 log10(1 - MS-SSIM), as NTSCC plots it (Fig. 13). Float or tensor."""
+    """MS-SSIM in dB, -10 log10(1 - MS-SSIM), as NTSCC plots it (Fig. 13). Float or tensor.
+
+    1 - MS-SSIM is clipped below at ``MS_SSIM_DB_FLOOR`` (1e-10), so an MS-SSIM of 1 (or a
+    rounding error above it) gives 100 dB, never inf or NaN; below 1 - 1e-10 there is no clipping.
+    """
     if isinstance(value, Tensor):
-        return -10 * torch.log10(1 - value)
-    if value == 1:
-        return math.inf
-    return -10 * math.log10(1 - value)
+        return -10 * torch.log10((1 - value).clamp_min(MS_SSIM_DB_FLOOR))
+    return -10 * math.log10(max(1 - value, MS_SSIM_DB_FLOOR))
 
 
 # --------------------------------------------------------------------------- SDR
