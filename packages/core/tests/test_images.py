@@ -97,8 +97,10 @@ def test_a_corrupt_png_is_a_value_error_naming_the_file(root, tmp_path, damage):
     good = (root / "kodak" / "kodim02.png").read_bytes()
     bad = b"not a png at all" * 64 if damage == "garbage" else good[: len(good) // 2]
     (tmp_path / "kodim02.png").write_bytes(bad)
-    with pytest.raises(ValueError, match="kodim02.png"):
+    with pytest.raises(ValueError, match="kodim02.png") as exc:
         load_folder(tmp_path)
+    assert "jscc-data" not in str(exc.value)  # not a registry entry's folder: no fetch advice
+    assert list(load_folder(tmp_path, limit=1)) == ["kodim01"]  # files after the limit are not read
 
 
 def test_a_missing_folder_says_how_to_fetch_it(tmp_path):

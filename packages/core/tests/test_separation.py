@@ -340,3 +340,5 @@ def test_csv_round_trip_and_cli(exact, crops, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     error(["--images", str(empty), "--snr", "10"], "no images")
+    (empty / "broken.png").write_bytes(b"not a png" * 20)
+    error(["--images", str(empty), "--snr", "10"], "broken.png is not a readable image")

@@ -2,9 +2,10 @@
 
 Data comes through the registry (:mod:`jscc_core.registry`): an entry must have been fetched
 into ``<root>/<entry name>/`` (``jscc-data fetch NAME --root ROOT``) before it is loaded here.
+Any other folder of images loads the same way (:func:`load_folder`).
 
-* :func:`load_folder` / :func:`load_entry_images` -- PNG/JPEG files as ``{stem: (H, W, 3) uint8}``,
-  in sorted file-name order;
+* :func:`load_folder` / :func:`load_entry_images` -- image files (:data:`IMAGE_SUFFIXES`: PNG,
+  JPEG, BMP, PPM, TIFF) as ``{stem: (H, W, 3) uint8}``, in sorted file-name order;
 * :func:`load_cifar_subset` -- the CIFAR-10 subset NPZ as ``(N, 32, 32, 3) uint8``;
 * :func:`load_dataset` -- a data set by name: a registry entry of image files (``kodak``) or a
   split of the CIFAR-10 subset (``cifar10_train``, ``cifar10_test``), as ``{id: (H, W, 3) uint8}``;
@@ -25,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .registry import entry_checksums, get_entry, load_registry
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "load_folder",
@@ -38,7 +41,8 @@ __all__ = [
     "RandomCrops",
 ]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: File suffixes read as images (any case).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
 CIFAR_ENTRY = "cifar10_subset"
 CIFAR_SPLITS = ("train", "test")
 #: Data set names of the CIFAR-10 subset's splits (image ids ``<name>_0000``, ...).
@@ -50,6 +54,13 @@ def _fetch_hint(name: str, root: Path | None = None) -> str:
     return f"run `jscc-data fetch {name}{where}`"
 
 
+def _restore_hint(folder: Path, action: str) -> str:
+    """``"; run `jscc-data fetch NAME ...` <action>"`` if ``folder`` is a registry entry's folder, else ``""``."""
+    if folder.name not in load_registry():
+        return ""
+    return f"; {_fetch_hint(folder.name, folder.parent)} {action}"
+
+
 def _is_image(name: str) -> bool:
     return Path(name).suffix.lower() in IMAGE_SUFFIXES
 
@@ -58,7 +69,7 @@ def _decode(path: Path) -> np.ndarray:
     """One image file as a writable uint8 (H, W, 3) RGB array; unreadable files raise ValueError."""
     try:
         from PIL import Image
-    except ImportError as exc:  # Pillow is needed to decode PNG/JPEG
+    except ImportError as exc:  # Pillow decodes every image format
         raise ImportError("decoding images needs Pillow: pip install pillow") from exc
     try:
         with Image.open(path) as im:
@@ -75,67 +86,63 @@ def _decode(path: Path) -> np.ndarray:
     return arr
 
 
-def load_folder(folder: str | os.PathLike, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+def load_folder(folder: str | os.PathLike, names: Sequence[str] | None = None,
+                limit: int | None = None) -> dict[str, np.ndarray]:
     """Decode images of ``folder`` to uint8 RGB (H, W, 3) arrays keyed by file stem, in sorted order.
 
-    ``names``: file names inside ``folder`` to load (default: every PNG/JPEG file there).
-    A missing folder or file raises FileNotFoundError; a corrupt file raises ValueError naming it.
+    ``folder``: a registry entry's folder or any folder of images; ``names``: file names inside
+    ``folder`` to load (default: every file there with a suffix of :data:`IMAGE_SUFFIXES`);
+    ``limit``: keep only the first ``limit`` files in sorted file-name order. A missing folder or
+    file raises FileNotFoundError; a corrupt file, or two files with the same stem, raise
+    ValueError naming them. For a registry entry's folder the message says how to fetch it again.
     """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1 or None, got {limit}")
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(
-            f"image folder {folder} does not exist; {_fetch_hint(folder.name, folder.parent)} first")
+        raise FileNotFoundError(f"image folder {folder} does not exist{_restore_hint(folder, 'first')}")
     if names is None:
         files = [p.name for p in folder.iterdir() if p.is_file() and _is_image(p.name)]
     else:
         files = list(names)
     images: dict[str, np.ndarray] = {}
-    for name in sorted(files):
+    for name in sorted(files)[:limit]:
         path = folder / name
         if not path.is_file():
-            raise FileNotFoundError(
-                f"image {path} is missing; {_fetch_hint(folder.name, folder.parent)} to restore it")
+            raise FileNotFoundError(f"image {path} is missing{_restore_hint(folder, 'to restore it')}")
         stem = Path(name).stem
         if stem in images:
             raise ValueError(f"two images in {folder} share the stem {stem!r}")
         try:
             images[stem] = _decode(path)
         except ValueError as exc:
-            raise ValueError(f"{exc}; {_fetch_hint(folder.name, folder.parent)} to restore it") from None
+            raise ValueError(f"{exc}{_restore_hint(folder, 'to restore it')}") from None
     return images
 
 
 def load_entry_images(name: str, root: str | os.PathLike = "data",
                       limit: int | None = None) -> dict[str, np.ndarray]:
-    """The PNG/JPEG files that registry entry ``name`` lists, decoded from ``<root>/<name>/``.
+    """The image files that registry entry ``name`` lists, decoded from ``<root>/<name>/``.
 
-    Other files of the entry (manifests, notes) are skipped. A user-supplied entry (no file list,
-    e.g. Open Images) is every PNG/JPEG image in the folder. ``limit`` keeps the first ``limit``
-    images in sorted file-name order.
+    ``root``: the data root the entry was fetched into. Other files of the entry (manifests,
+    notes) are skipped. A user-supplied entry (no file list, e.g. Open Images) is every image file
+    in the folder. ``limit`` keeps the first ``limit`` images in sorted file-name order.
     """
-    from jscc_core.registry import entry_checksums, get_entry
-
     files = sorted(f for f in entry_checksums(name) if _is_image(f))
     if not files and get_entry(name).user_supplied and (Path(root) / name).is_dir():
         files = sorted(p.name for p in (Path(root) / name).iterdir() if p.is_file() and _is_image(p.name))
     if not files:
-        raise ValueError(f"registry entry {name!r} lists no PNG/JPEG images")
-    if limit is not None:
-        if limit < 1:
-            raise ValueError(f"limit must be >= 1 or None, got {limit}")
-        files = files[:limit]
+        raise ValueError(f"registry entry {name!r} lists no image files ({', '.join(IMAGE_SUFFIXES)})")
     folder = Path(root) / name
     if not folder.is_dir():
         raise FileNotFoundError(f"data set {name!r} is not in {folder}; {_fetch_hint(name, Path(root))} first")
-    return load_folder(folder, files)
+    return load_folder(folder, files, limit)
 
 
 def load_cifar_subset(root: str | os.PathLike = "data", split: str = "train") -> np.ndarray:
     """The ``split`` images ("train": 4000, "test": 1000) of the CIFAR-10 subset as uint8 (N, 32, 32, 3)."""
     if split not in CIFAR_SPLITS:
         raise ValueError(f"split must be one of {CIFAR_SPLITS}, got {split!r}")
-    from jscc_core.registry import entry_checksums
-
     (filename,) = entry_checksums(CIFAR_ENTRY)
     path = Path(root) / CIFAR_ENTRY / filename
     if not path.is_file():

@@ -79,6 +79,7 @@ import numpy as np
 
 from ..capacity import capacity_bits
 from ..channels import SNR_DB_RANGE, check_snr_db
+from ..images import IMAGE_SUFFIXES, load_folder
 from .codecs import CODEC_NAMES, CorruptBitstreamError, ImageCodec, check_image, get_codec
 from .mcs import AWGN_ENVELOPE, MCS, NTSCC_BPG_LDPC, select_mcs, ts38214_mcs
 from .rate_control import EncodingCache, RateControlResult, fit_budgets
@@ -826,22 +827,6 @@ def to_result_rows(results: Iterable[ImageResult], *, figure: str, panel: str, d
 
 # --------------------------------------------------------------------------- command line
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
-
-
-def _load_images(folder: Path, limit: Optional[int]) -> dict[str, np.ndarray]:
-    from PIL import Image
-
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
-    if limit is not None:
-        files = files[:limit]
-    out = {}
-    for p in files:
-        with Image.open(p) as im:
-            out[p.stem] = np.ascontiguousarray(np.asarray(im.convert("RGB")))
-    return out
-
-
 def _format_summary(results: list[ImageResult], env: Optional[list[ImageResult]]) -> str:
     rows = summarize(results)
     if env:
@@ -943,9 +928,12 @@ def main(argv: Optional[Sequence[str]] = None) -> list[ImageResult]:
         missing = [m.name for m in schemes if m != CAPACITY and _code_key(m) not in have]
         if missing:
             p.error(f"--mode abstraction needs a --bler-table for every MCS; missing: {', '.join(missing)}")
-    images = _load_images(args.images, args.limit)
+    try:
+        images = load_folder(args.images, limit=args.limit)
+    except (FileNotFoundError, ValueError) as exc:  # a file vanished, is corrupt, or two share a stem
+        p.error(f"--images: {exc}")
     if not images:
-        p.error(f"--images: no images ({', '.join(_IMAGE_SUFFIXES)}) in {args.images}")
+        p.error(f"--images: no images ({', '.join(IMAGE_SUFFIXES)}) in {args.images}")
     try:
         fallback = _parse_fallback(args.fallback, images)
         _fallback_rgb(fallback)
