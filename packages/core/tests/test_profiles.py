@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jscc_core.profiles import Profile, ProfileError, load_profile
+from jscc_core.profiles import Profile, ProfileError, fingerprint, load_profile
 
 SCHEMA = """
 $schema: https://json-schema.org/draft/2020-12/schema
@@ -117,3 +117,18 @@ def test_extends_deep_merges_base(pdir):
     (pdir / "b.yaml").write_text("extends: a.yaml\n")
     with pytest.raises(ProfileError, match="circular extends"):
         load_profile(pdir / "a.yaml", pdir / "schema.yaml")
+
+
+def test_fingerprint_follows_the_block_and_seed_only(pdir):
+    p = load_profile(pdir / "mini.yaml", pdir / "schema.yaml")
+    fp = fingerprint(p, "ntscc.banana", "ntc", tag="lam64")
+    assert len(fp) == 16 and int(fp, 16) >= 0
+    assert fingerprint(p, "ntscc.banana", "ntc", tag="lam64") == fp
+    assert fingerprint(p, "ntscc.banana", "ntscc", tag="lam64") != fp
+    assert fingerprint(p, "ntscc.banana", "ntc", tag="lam16") != fp
+    assert fingerprint(load_profile(pdir / "mini.yaml", pdir / "schema.yaml", {"seed": 2}),
+                       "ntscc.banana", "ntc", tag="lam64") != fp
+    assert fingerprint(load_profile(pdir / "mini.yaml", pdir / "schema.yaml", {"ntscc.banana.snr_db": 5}),
+                       "ntscc.banana", "ntc", tag="lam64") != fp
+    with pytest.raises(ProfileError, match="ntscc.images"):
+        fingerprint(p, "ntscc.images", "ntc")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jscc_core.determinism import library_versions, seed_everything
+from jscc_core.determinism import library_versions, seed_everything, stage_seed
 from jscc_core.profiles import load_profile
 from jscc_core.results import (COLUMNS, ResultRow, read_results_csv, save_figure,
                                write_provenance, write_results_csv)
@@ -179,3 +179,10 @@ def test_seed_everything_reproducible():
         torch.use_deterministic_algorithms(False)
         torch.set_num_threads(threads)
     assert library_versions()["torch"] == torch.__version__.split("+")[0] or "+" in library_versions()["torch"]
+
+
+def test_stage_seed_is_fixed_per_name_and_below_2_31():
+    # (base + CRC-32(name)) mod 2^31: the same in every process, unlike hash()
+    assert stage_seed(1, "evaluate") == 243534473
+    assert stage_seed(1, "ntc_lam64") != stage_seed(1, "ntc_lam16") != stage_seed(2, "ntc_lam16")
+    assert all(0 <= stage_seed(2**40, name) < 2**31 for name in ("a", "evaluate", "0.2/10.0/kodim01"))
