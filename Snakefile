@@ -3,27 +3,46 @@
     snakemake reports/fig10.pdf                         # NTSCC Fig. 10, mini profile
     snakemake reports/ntscc/fig09.pdf --config profile=paper
     snakemake -n reports/fig10.pdf --config profile=paper   # dry run (targets before --config)
+    snakemake reports/index.html                        # the replication scorecard
 
-Rules are made from the one stage list in pipelines/stages.py, from which
-dvc.yaml is generated too (see CONTRIBUTING.md).  Workflow defaults (cores,
-log printing) live in profiles/default/config.yaml.
+Rules are not written here: each comes from one stage of the list in pipelines/stages.py, which
+collects the stages every registered pipeline defines (pipelines/registry.py; a rule's name
+starts with its pipeline's id, and `python -m pipelines.stages list` prints the file each comes
+from).  dvc.yaml is generated from the same list.  Workflow defaults (cores, log printing) live
+in profiles/default/config.yaml.
+
+Each rule's `params` carry the values of the profile keys its stage reads, so editing one key
+reruns only the rules that read it (Snakemake's params rerun trigger); the profile file itself is
+not an input.
 """
 import os
 import sys
 
 sys.path.insert(0, workflow.basedir)  # the pipelines package lives beside this file
 
-from pipelines.profile import load
-from pipelines.stages import all_stages, alias_targets
+from pipelines.profile import REPO_ROOT, load
+from pipelines.stages import alias_targets, all_stages, params_fingerprint, reports_state
 
-PROFILE = str(config.get("profile") or os.environ.get("JSCC_PROFILE", "mini"))
-PROFILE_NAME = load(PROFILE).name
+
+PROFILE = str(config.pop("profile", None) or os.environ.get("JSCC_PROFILE", "mini"))
+if config:
+    raise ValueError(f"unknown --config key(s) {', '.join(sorted(config))}: the only key is profile=NAME_OR_YAML")
+PROFILE_DATA = load(PROFILE)
 STAGES = all_stages(PROFILE)
+PRODUCED = frozenset(f for st in STAGES for f in st.out_folders)
+
+
+def _threads(stage):
+    """A stage that must run alone takes every core of a local run; on a cluster it is a job of its own."""
+    cores = workflow.global_resources.get("_cores")
+    if stage.alone and workflow.local_exec and isinstance(cores, int) and cores < 1024:
+        return cores
+    return stage.threads
 
 
 rule all:
     input:
-        [alias for alias, _ in alias_targets()],
+        alias_targets(STAGES),
 
 
 onstart:
@@ -36,17 +55,19 @@ for stage in STAGES:
         name:
             stage.name
         input:
-            stage.input_files(),
+            stage.input_files(REPO_ROOT, PRODUCED),
         output:
-            list(stage.outs),
-        threads: stage.threads
+            [directory(o.rstrip("/")) if o.endswith("/") else o for o in stage.outs],
+        threads: _threads(stage)
         resources:
             mem_mb=stage.mem_mb,
             runtime=stage.runtime_min,
             gpu=stage.gpus,
         log:
-            f"logs/{PROFILE_NAME}/{stage.name}.log",
+            f"logs/{PROFILE_DATA.name}/{stage.name}.log",
         params:
             cmd=stage.command(sys.executable),  # bound now: the shell directive is read after the loop
+            profile_keys=params_fingerprint(stage, PROFILE_DATA),
+            reports=reports_state(STAGES, REPO_ROOT) if stage.always_run else "",
         shell:
             "({params.cmd}) 2>&1 | tee {log}"

@@ -1,28 +1,31 @@
-"""Data sets as pipeline stages: registry entries copied into data/<name>/ with checked sha256."""
+"""Data sets as pipeline stages: a registry entry copied whole into data/<entry>/, sha256 checked.
+
+Stages that read a data set depend on its folder (:func:`data_dir`), so DVC hashes one folder
+and Snakemake sees one directory output, whatever the number of files.
+"""
 from __future__ import annotations
 
 from jscc_core.registry import entry_checksums
-from pipelines.stages import PYTHON, Stage
+from pipelines.paths import DATA_ROOT
+from pipelines.stage import PYTHON, Stage
 
-DATA_ROOT = "data"
+REGISTRY_FILE = "packages/core/src/jscc_core/registry.yaml"
 
 
-def data_files(name: str) -> tuple[str, ...]:
-    """The files of registry entry ``name`` under data/ (stage inputs of whatever reads them).
-
-    An entry without a file list (user-supplied, e.g. Open Images) is represented by the list
-    of files its fetch found, data/<name>.files.
-    """
-    files = sorted(entry_checksums(name))
-    if not files:
-        return (f"{DATA_ROOT}/{name}.files",)
-    return tuple(f"{DATA_ROOT}/{name}/{f}" for f in files)
+def data_dir(name: str) -> str:
+    """The folder registry entry ``name`` is fetched into (a stage dependency)."""
+    return f"{DATA_ROOT}/{name}"
 
 
 def fetch_stage(name: str) -> Stage:
-    """Copy a registry entry into data/<name>/ (from $JSCC_DATA_MIRROR, checking every sha256)."""
+    """Copy a registry entry into data/<name>/ (from $JSCC_DATA_MIRROR, checking every sha256).
+
+    An entry without a file list (user-supplied) is taken as it is, and the files found are
+    listed in data/<name>.files."""
     cmd = f"{PYTHON} -m jscc_core.registry fetch {name} --root {DATA_ROOT} -q"
-    if not entry_checksums(name):  # user-supplied: nothing to verify against, list what is there
+    outs: tuple[str, ...] = (f"{data_dir(name)}/",)
+    if not entry_checksums(name):
         cmd += f" --allow-unverified --list {DATA_ROOT}/{name}.files"
-    return Stage(name=f"data_{name}", cmd=cmd, deps=("packages/core/src/jscc_core/registry.yaml",),
-                 outs=data_files(name), mem_mb=500, runtime_min=10)
+        outs += (f"{DATA_ROOT}/{name}.files",)
+    return Stage(name=f"data_{name}", cmd=cmd, deps=(REGISTRY_FILE,), outs=outs, pipeline="data",
+                 mem_mb=500, runtime_min=10)

@@ -1,138 +1,184 @@
-"""The one list of pipeline stages, from which the Snakefile rules and dvc.yaml are both made.
+"""The one list of pipeline stages, from which the Snakefile's rules and dvc.yaml are both made.
 
-A stage is a shell command with its inputs, outputs and resources.  The
-Snakefile turns each stage into a rule; ``python -m pipelines.stages dvc``
-writes dvc.yaml from the same list, and a test fails if the file on disk
-differs, so the two engines cannot drift.
+Every entry of the registry (pipelines/registry.py) contributes its stages; this module adds the
+short figure names and the replication scorecard, and writes dvc.yaml.  A test fails if the
+dvc.yaml on disk differs from what this list gives, so the two engines cannot drift.
+
+    python -m pipelines.stages list            # every stage, by pipeline, with where it is defined
+    python -m pipelines.stages dvc [--check]   # write (or check) dvc.yaml for the profile in params.yaml
 """
 from __future__ import annotations
 
 import argparse
-import re
+import hashlib
+import json
+import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from pipelines.profile import REPO_ROOT, load
+from jscc_core.profiles import ProfileError
+from pipelines.profile import REPO_ROOT, load, profile_dep
+from pipelines.registry import PIPELINES
+from pipelines.stage import PYTHON, SIDECARS, Stage
 
-PYTHON = "{python}"  # the interpreter: sys.executable for Snakemake, "python" in dvc.yaml
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    cmd: str
-    deps: tuple[str, ...]
-    outs: tuple[str, ...]
-    threads: int = 1
-    mem_mb: int = 2000
-    runtime_min: int = 30
-    gpus: int = 0
-    params: tuple[str, ...] = field(default_factory=tuple)
-
-    def __post_init__(self):
-        object.__setattr__(self, "name", re.sub(r"\W", "_", self.name))
-
-    def command(self, python: str) -> str:
-        return self.cmd.replace(PYTHON, python)
-
-    def input_files(self, root: Path = REPO_ROOT) -> list[str]:
-        """``deps`` with source folders expanded to their .py files (Snakemake compares file times;
-        DVC hashes folders itself, so dvc.yaml keeps the folders)."""
-        files: list[str] = []
-        for dep in self.deps:
-            folder = root / dep
-            if folder.is_dir():
-                files += sorted(str(p.relative_to(root)) for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
-            else:
-                files.append(dep)
-        return files
-
-
-# Short figure names users type: reports/figNN.pdf (tableN.pdf) is NTSCC's Fig. NN (Table N).  Every paper's
-# canonical path is reports/<paper id>/figNN.pdf (ids: ntscc, gjscc, dgm), which is
-# what the other papers' figures use.
-SHORT_ALIASES = {"fig08": "ntscc", "fig09": "ntscc", "fig10": "ntscc", "fig11": "ntscc", "fig12": "ntscc",
-                 "fig13": "ntscc", "fig17": "ntscc", "table1": "ntscc", "table2": "ntscc", "table3": "ntscc"}
-SIDECARS = ("pdf", "csv", "json")
-
-
-def alias_targets() -> list[tuple[str, str]]:
-    """(short path, canonical path) for every file of every aliased figure."""
-    return [(f"reports/{fig}.{ext}", f"reports/{paper}/{fig}.{ext}")
-            for fig, paper in SHORT_ALIASES.items() for ext in SIDECARS]
-
-
-def alias_stages() -> list[Stage]:
-    stages = []
-    for fig, paper in SHORT_ALIASES.items():
-        src = tuple(f"reports/{paper}/{fig}.{ext}" for ext in SIDECARS)
-        dst = tuple(f"reports/{fig}.{ext}" for ext in SIDECARS)
-        cmd = " && ".join(f"cp {a} {b}" for a, b in zip(src, dst))
-        stages.append(Stage(name=f"alias_{fig}", cmd=cmd, deps=src, outs=dst, mem_mb=100, runtime_min=1))
-    return stages
+SCORECARD = ("reports/index.html", "reports/index.md")
 
 
 def all_stages(profile_ref: str) -> list[Stage]:
-    """Every stage of every paper pipeline for the profile named or pointed to by ``profile_ref``."""
-    from pipelines.ntscc.image_stages import image_stages
-    from pipelines.ntscc.stages import banana_stages, fig12_stages
-    from pipelines.separation.stages import separation_stages
-
+    """Every stage of every registered pipeline for the profile named or pointed to by
+    ``profile_ref``, then the short figure names and the scorecard."""
     profile = load(profile_ref)
-    stages = (banana_stages(profile, profile_ref) + separation_stages(profile, profile_ref)
-              + image_stages(profile, profile_ref) + fig12_stages(profile, profile_ref) + alias_stages())
+    stages: list[Stage] = []
+    for entry in PIPELINES:
+        if entry.stages is not None:
+            stages += entry.stages(profile, profile_ref)
+    stages += alias_stages(stages) + [scorecard_stage(profile_ref)]
     unique: dict[str, Stage] = {}
-    for st in stages:  # a data set fetched for several papers is one stage
+    for st in stages:  # a data set fetched for several pipelines is one stage
         if st.name in unique and unique[st.name] != st:
             raise ValueError(f"two different stages are named {st.name}")
         unique.setdefault(st.name, st)
     return list(unique.values())
 
 
+def figure_ids(stages: list[Stage], pipeline_id: str) -> list[str]:
+    """The figures and tables (``fig11``, ``table1``) the stages of ``pipeline_id`` write to reports/<id>/."""
+    prefix = f"reports/{pipeline_id}/"
+    return [o[len(prefix):-4] for st in stages if st.pipeline == pipeline_id
+            for o in st.outs if o.startswith(prefix) and o.endswith(".pdf")]
+
+
+def alias_stages(stages: list[Stage]) -> list[Stage]:
+    """reports/figNN.{pdf,csv,json} copied from reports/<paper>/figNN.*, for the one paper with short names."""
+    out = []
+    for entry in PIPELINES:
+        if not entry.short_names:
+            continue
+        for fig in figure_ids(stages, entry.id):
+            src = tuple(f"reports/{entry.id}/{fig}.{ext}" for ext in SIDECARS)
+            dst = tuple(f"reports/{fig}.{ext}" for ext in SIDECARS)
+            out.append(Stage(name=f"alias_{fig}", cmd=" && ".join(f"cp {a} {b}" for a, b in zip(src, dst)),
+                             deps=src, outs=dst, pipeline=entry.id, mem_mb=100, runtime_min=1))
+    return out
+
+
+def alias_targets(stages: list[Stage]) -> list[str]:
+    """The short names users may type: reports/figNN.pdf (and .csv, .json)."""
+    return [o for st in stages if st.name.startswith("alias_") for o in st.outs]
+
+
+def scorecard_stage(profile_ref: str) -> Stage:
+    """reports/index.html and index.md: what was reproduced, from whatever figure files exist."""
+    return Stage(name="scorecard", cmd=f"{PYTHON} -m pipelines.scorecard --profile {profile_ref} --out {SCORECARD[0]}",
+                 deps=("pipelines/scorecard.py",), outs=SCORECARD, pipeline="reports", mem_mb=1000, runtime_min=5,
+                 always_run=True)
+
+
+def reports_state(stages: list[Stage], root: Path) -> str:
+    """A digest of what the scorecard reads: every figure file that exists (size, time) and the
+    checked-out commit.  As a Snakemake param it reruns the scorecard whenever one of them changed,
+    without making the figures its inputs (which would rebuild stale figures first)."""
+    h = hashlib.sha256()
+    for st in stages:
+        if st.always_run:
+            continue
+        for out in st.out_paths:
+            if out.startswith("reports/") and (root / out).is_file():
+                info = (root / out).stat()
+                h.update(f"{out}:{info.st_size}:{info.st_mtime_ns};".encode())
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+    h.update(head.stdout.strip().encode())
+    return h.hexdigest()[:16]
+
+
+def param_values(stage: Stage, profile) -> dict:
+    """``{dotted key: value}`` of the profile keys ``stage`` reads."""
+    return {key: profile.get(key) for key in stage.params}
+
+
+def params_fingerprint(stage: Stage, profile) -> str:
+    """The values of a stage's parameters as one canonical string (a Snakemake rerun trigger)."""
+    return json.dumps(param_values(stage, profile), sort_keys=True, default=list, separators=(",", ":"))
+
+
 def dvc_yaml(profile_ref: str) -> str:
-    """dvc.yaml text for ``profile_ref`` (the profile named in params.yaml)."""
+    """dvc.yaml text for ``profile_ref``: folders as dependencies, the profile keys each stage
+    reads as its ``params:``.  The profile must be one file (no ``extends``), since DVC reads
+    parameter values from that file alone."""
+    profile = load(profile_ref)
+    if len(profile.sources) > 1:
+        chain = " <- ".join(str(p) for p in profile.sources)
+        raise ProfileError(f"profile {profile.name!r} extends another ({chain}); DVC reads parameters from one "
+                           f"file: write the merged profile with `python -m pipelines.profile flatten {profile_ref} "
+                           f"OUT.yaml` and generate dvc.yaml for OUT.yaml")
+    params_file = profile_dep(profile_ref)
     stages = {}
     for st in all_stages(profile_ref):
-        entry = {"cmd": st.command("python"), "deps": list(st.deps)}
+        entry: dict = {"cmd": st.command("python"), "deps": list(st.deps)}
         if st.params:
-            entry["params"] = list(st.params)
-        entry["outs"] = list(st.outs)
+            entry["params"] = [{params_file: list(st.params)}]
+        entry["outs"] = list(st.out_paths)
+        if st.always_run:
+            entry["always_changed"] = True
         stages[st.name] = entry
     header = (
-        "# Generated by `python -m pipelines.stages dvc` from pipelines/stages.py for the profile in\n"
-        "# params.yaml; do not edit by hand (tests/test_stage_sync.py checks it is current).\n"
+        f"# Generated by `python -m pipelines.stages dvc` for the profile {params_file} (named in params.yaml);\n"
+        "# do not edit by hand (tests/test_stage_sync.py checks it is current).  Stages come from\n"
+        "# pipelines/registry.py: `python -m pipelines.stages list` says where each is defined.\n"
     )
-    return header + yaml.safe_dump({"stages": stages}, sort_keys=False, width=200)
+    # lists of paths and keys in flow style, one stage a few lines
+    return header + yaml.safe_dump({"stages": stages}, sort_keys=False, width=120, default_flow_style=None)
 
 
 def params_profile() -> str:
     return str(yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["profile"])
 
 
+def list_stages(profile_ref: str) -> str:
+    """The stages grouped by registry entry, each group headed by the file that defines it."""
+    stages = all_stages(profile_ref)
+    lines = []
+    groups = [(p.id, f"{p.title} ({p.source})") for p in PIPELINES]
+    groups += [("data", "data sets (pipelines/data.py)"), ("reports", "scorecard and short names (pipelines/stages.py)")]
+    for pid, title in groups:
+        mine = [st for st in stages if st.pipeline == pid and not st.name.startswith("alias_")]
+        if pid == "reports":
+            mine = [st for st in stages if st.pipeline == "reports" or st.name.startswith("alias_")]
+        if not mine:
+            lines.append(f"# {pid}: {title}: no stages yet")
+            continue
+        lines.append(f"# {pid}: {title}")
+        lines += [f"{st.name}: {' '.join(st.out_paths)}" for st in mine]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.stages", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pipelines.stages", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default=None, help="profile name or YAML path (default: the one in params.yaml)")
     sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("dvc", help="write dvc.yaml for the profile in params.yaml")
+    gen = sub.add_parser("dvc", help="write dvc.yaml")
     gen.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml is not current")
-    sub.add_parser("list", help="list the stages of the profile in params.yaml")
+    sub.add_parser("list", help="list the stages, by pipeline")
     args = parser.parse_args(argv)
-    profile_ref = params_profile()
-    if args.command == "list":
-        for st in all_stages(profile_ref):
-            print(f"{st.name}: {' '.join(st.outs)}")
-        return 0
-    text, path = dvc_yaml(profile_ref), REPO_ROOT / "dvc.yaml"
+    profile_ref = args.profile or params_profile()
+    try:
+        if args.command == "list":
+            print(list_stages(profile_ref))
+            return 0
+        text = dvc_yaml(profile_ref)
+    except ProfileError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    path = REPO_ROOT / "dvc.yaml"
     if args.check:
-        current = path.read_text() if path.exists() else ""
-        if current != text:
+        if (path.read_text() if path.exists() else "") != text:
             print("dvc.yaml is out of date: run `python -m pipelines.stages dvc`", file=sys.stderr)
             return 1
         return 0
     path.write_text(text)
-    print(f"wrote {path.relative_to(REPO_ROOT)} ({len(all_stages(profile_ref))} stages, profile {profile_ref})")
+    print(f"wrote {path.relative_to(REPO_ROOT)} ({text.count(chr(10))} lines, profile {profile_ref})")
     return 0
 
 

@@ -28,7 +28,8 @@ from ntscc.banana.objectives import deepjscc_loss, ntc_loss, ntscc_loss
 from ntscc.banana.source import BananaSource
 from jscc_core.profiles import ProfileError, fingerprint
 from ntscc.training import CheckpointError, TrainSchedule, load_weights, train
-from pipelines.ntscc.stages import check_banana, lambda_tag, ntc_lambdas, ntscc_etas, ntscc_lambdas
+from pipelines.ntscc.checks import check_banana, ntc_lambdas, ntscc_etas, ntscc_lambdas
+from pipelines.paths import lambda_tag
 from pipelines.cli import run_stage, stage_cli
 from pipelines.profile import load as load_profile
 

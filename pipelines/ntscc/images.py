@@ -44,6 +44,8 @@ from ntscc.image.ntc import ImageNTC, NTCConfig
 from ntscc.image.objectives import deepjscc_objective, ntc_objective, ntscc_objective
 from ntscc.training import CheckpointError, TrainSchedule, load_weights, train, weights_digest
 from pipelines.cli import run_stage, stage_cli
+from pipelines.ntscc.keys import TRAINING_KEYS
+from pipelines.ntscc.paths import model_tag
 from pipelines.profile import load
 
 EXPERIMENT = "ntscc-images"
@@ -91,17 +93,6 @@ def schedule(cfg: dict, kind: str) -> TrainSchedule:
     return TrainSchedule.from_mapping(cfg["schedules"][kind])
 
 
-#: Keys of a block that a training run of each model kind reads, besides its schedule; the rest
-#: (test SNRs, eta_test, figure settings, other models' lists) only concerns evaluation, so
-#: editing it keeps every finished checkpoint.
-_NTSCC_TRAINING = ("train_set", "crop", "ntc", "jscc", "side_info", "train_snr_db")
-TRAINING_KEYS = {
-    "ntc": ("train_set", "crop", "ntc"),
-    "ntscc": _NTSCC_TRAINING, "comparison_i": _NTSCC_TRAINING, "comparison_ii": _NTSCC_TRAINING,
-    "deepjscc": ("train_set", "crop", "train_snr_db", "deepjscc.filters"),
-}
-
-
 def training_fingerprint(profile, kind: str, block: str, sched_kind: str, params: dict) -> str:
     """What a training run's checkpoint is valid for: the block's keys that kind reads
     (``TRAINING_KEYS``), its schedule, the seed, the run's parameters and the values of the
@@ -116,16 +107,6 @@ def training_fingerprint(profile, kind: str, block: str, sched_kind: str, params
     blob = json.dumps({"kind": kind, "cfg": used, "schedule": cfg["schedules"][sched_kind], "seed": profile["seed"],
                        "threads": profile["threads"], "params": rest, "weights": weights}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def model_tag(variant: str, distortion: str = "mse", *, lmbda: float | None = None, c_out: int | None = None,
-              cbr: float | None = None) -> str:
-    """Folder name of a trained model: ntscc_mse_lam64, deepjscc_mse_c3, comparison_ii_mse_cbr0.0625."""
-    if lmbda is not None:
-        return f"{variant}_{distortion}_lam{lmbda:g}"
-    if c_out is not None:
-        return f"{variant}_{distortion}_c{c_out}"
-    return f"{variant}_{distortion}_cbr{cbr:g}"
 
 
 def training_crops(profile, data_root: Path, block: str = "images") -> RandomCrops | torch.Tensor:
@@ -194,7 +175,7 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
 def cmd_train_ntc(args) -> None:
     profile = load(args.profile)
     cfg = images_cfg(profile, args.block)
-    name = f"ntc_{args.distortion}_lam{args.lmbda:g}"
+    name = model_tag("ntc", args.distortion, lmbda=args.lmbda)
     _train_stage(args, profile, "ntc", name, lambda: ImageNTC(ntc_config(cfg)),
                  ntc_objective(args.lmbda, args.distortion),
                  {"lmbda": args.lmbda, "distortion": args.distortion, "tag": name}, "ntc")

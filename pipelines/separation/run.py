@@ -27,7 +27,7 @@ from jscc_core.registry import RegistryError, entry_checksums
 from jscc_core.tracking import track_run
 from pipelines.cli import run_stage, stage_cli
 from pipelines.profile import load
-from pipelines.separation.stages import bler_grid, mcs_tag, sweep_schemes
+from pipelines.separation.sweeps import bler_grid, mcs_tag, sweep_schemes
 
 EXPERIMENT = "separation"
 
