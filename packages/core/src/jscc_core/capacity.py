@@ -1,7 +1,7 @@
 """Gaussian channel capacity, for the "+ capacity" separation bounds (NTSCC "BPG + Capacity").
 
 C = log2(1 + SNR) bits per complex channel use, 1/2 log2(1 + SNR) bits per real channel use,
-SNR linear = 10^(SNR_dB / 10) as in DESIGN.md (SNR = P / sigma^2).
+SNR linear = 10^(SNR_dB / 10), SNR = P / sigma^2 (docs/conventions.md, "Channels and SNR").
 Functions take scalars (returning float) or arrays (returning ndarray).
 """
 

@@ -1,6 +1,6 @@
 """Channel models and channel-use accounting (Sionna style: one job per layer).
 
-Conventions (DESIGN.md, "Channels and conventions"):
+Conventions (docs/conventions.md, "Channels and SNR"):
 
 * SNR(dB) = 10 log10(P / sigma^2)  (GJSCC eq. 5), with P the average power per channel use
   that :class:`PowerNormalize` enforces (GJSCC eqs. 2-3). Channels use the nominal ``power``

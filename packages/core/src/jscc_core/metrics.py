@@ -4,10 +4,10 @@ Images are batches (B, C, H, W) with values in [0, ``max_val``]; every metric is
 per image, and curve points average per-image values as the papers do. The metrics never
 clamp or quantise: do that on x_hat first if the paper does (e.g. to 8-bit).
 
-LPIPS follows the weight policy of DESIGN.md: the torchvision backbone comes from a local
-file handed over by a resolver (data registry: mirror, then official URL, sha256 checked).
-If it cannot be had, :func:`load_lpips` returns :class:`Unavailable`; random or self-made
-backbone weights are never used under the name LPIPS.
+LPIPS follows the weight policy of docs/conventions.md ("Data and pretrained weights"): the
+torchvision backbone comes from a local file handed over by a resolver (data registry: mirror,
+then official URL, sha256 checked). If it cannot be had, :func:`load_lpips` returns
+:class:`Unavailable`; random or self-made backbone weights are never used under the name LPIPS.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One MLflow helper for every training and evaluation stage (DESIGN.md, "Tracking and lineage").
+"""One MLflow helper for every training and evaluation stage (docs/conventions.md, "Tracking and lineage").
 
 Default store: env ``MLFLOW_TRACKING_URI`` if set (e.g. a shared server), else a local SQLite
 file ``<repo_root>/mlruns/mlflow.db`` with artifacts under ``<repo_root>/mlruns/artifacts`` --

@@ -6,7 +6,7 @@ replaces the exact link (:class:`~jscc_core.digital.ldpc.LDPCQAMLink`) by its bl
 with that probability (:meth:`BlerTable.draw_failures`). An image of m codewords is lost if any
 codeword fails, with probability 1 - (1 - BLER)^m; :func:`compare_image_loss` checks that
 prediction against exact simulation. Failures remain real events in the simulation (cliff
-effect), not averages (DESIGN.md, "Channels and conventions").
+effect), not averages (docs/conventions.md, "Digital baselines and the cliff effect").
 """
 
 from __future__ import annotations

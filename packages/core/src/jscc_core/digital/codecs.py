@@ -9,10 +9,10 @@ the same bytes on every run and every machine with the same library versions (te
 ``decode`` never lets a decoder error reach the caller: an empty, truncated or corrupted
 bitstream that the decoder rejects, or one that decodes to the wrong size or colour mode,
 raises :class:`CorruptBitstreamError`, which a separation-scheme simulation counts as a lost
-image (the cliff effect is a real event, DESIGN.md). Neither codec carries a checksum, so some
-bit errors in the entropy-coded data decode without complaint to a damaged image; a
-simulation that knows its channel decoder failed should count the image as lost without
-decoding it.
+image (the cliff effect is a real event: docs/conventions.md, "Digital baselines and the cliff
+effect"). Neither codec carries a checksum, so some bit errors in the entropy-coded data decode
+without complaint to a damaged image; a simulation that knows its channel decoder failed should
+count the image as lost without decoding it.
 
 Codecs (:func:`get_codec`):
 

@@ -495,9 +495,10 @@ class LDPCQAMLink(CodewordGeometry, nn.Module):
     :class:`LinkResult` (decoded bits, per-codeword success = decoded == transmitted, ...).
 
     * ``snr_db``: Es/N0 per complex channel use, SNR = P / sigma^2 with the unit-energy QAM
-      (P = 1) and CN(0, sigma^2) noise (DESIGN.md); a scalar, or one value per codeword (B,),
-      e.g. |h|^2 SNR for a block-fading codeword with perfect CSI (for constant h over the
-      codeword, zero forcing and demapping with sigma^2 / |h|^2 is exactly that AWGN link).
+      (P = 1) and CN(0, sigma^2) noise (docs/conventions.md, "Channels and SNR"); a scalar, or
+      one value per codeword (B,), e.g. |h|^2 SNR for a block-fading codeword with perfect CSI
+      (for constant h over the codeword, zero forcing and demapping with sigma^2 / |h|^2 is
+      exactly that AWGN link).
     * ``generator``: ``torch.Generator`` for the noise (reproducible for a given seed and
       ``block_size``).
     * ``codewords``: precomputed ``encode(bits)`` to skip encoding when the same data is sent

@@ -3,7 +3,8 @@
 Every image is compressed on its own to the largest codec stream that fits its bit budget
 (:func:`~jscc_core.digital.rate_control.fit_to_budget`) and sent over complex AWGN. Results are
 kept **per image**, so a decoding failure is a lost image in the data (the cliff effect of
-NTSCC Fig. 12(c)), never an averaged BLER (DESIGN.md, "Channels and conventions").
+NTSCC Fig. 12(c)), never an averaged BLER (docs/conventions.md, "Digital baselines and the cliff
+effect").
 
 Budget (complex channel uses, SNR = Es/N0 per complex use):
 
