@@ -22,6 +22,7 @@ figures: setup
 	$(BIN)/snakemake all
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 dvc-check: setup
