@@ -91,6 +91,8 @@ class Comparison:
     paper: float | None
     ours: float | None
     matched: bool
+    paper_reason: str = ""  # why a value is missing (the row's extra["reason"])
+    ours_reason: str = ""
 
 
 @dataclass
@@ -441,7 +443,9 @@ def pair_rows(rows: Sequence[ResultRow]) -> list[Comparison]:
         for o in match or [None]:
             out.append(Comparison(panel=p.panel, method=p.method, dataset=p.dataset, metric=p.metric,
                                   snr_db=p.snr_db, bandwidth_ratio=p.bandwidth_ratio, paper=p.value,
-                                  ours=None if o is None else o.value, matched=o is not None))
+                                  ours=None if o is None else o.value, matched=o is not None,
+                                  paper_reason=str(p.extra.get("reason") or ""),
+                                  ours_reason="" if o is None else str(o.extra.get("reason") or "")))
     return out
 
 
@@ -452,8 +456,9 @@ def _why(exc: Exception, root: Path, rel: str) -> str:
 
 
 def _inspect(card: FigureCard, stage, graph: StageGraph, git: GitChanges, root: Path, profile_sha256: str,
-             profile_files: Sequence[str]) -> None:
-    """Fill ``card`` from the figure's files and decide its status."""
+             profile_files: Sequence[str], mtimes: dict[str, int | None]) -> None:
+    """Fill ``card`` from the figure's files and decide its status (``mtimes``: the outputs' times
+    read so far, shared by the figures)."""
     for ext, rel in card.files.items():
         if (root / rel).is_file():
             card.present.add(ext)
@@ -504,8 +509,11 @@ def _inspect(card: FigureCard, stage, graph: StageGraph, git: GitChanges, root: 
     except GitError as exc:
         reasons.append(f"code changes cannot be checked: {exc}")
     json_time = _mtime_ns(json_path) or 0
-    newer = sorted(out for st in graph.upstream(stage) for out in _outs(st)
-                   if (t := _mtime_ns(root / out)) is not None and t > json_time)
+    for out in (o for st in graph.upstream(stage) for o in _outs(st)):
+        if out not in mtimes:
+            mtimes[out] = _mtime_ns(root / out)
+    newer = sorted({out for st in graph.upstream(stage) for out in _outs(st)
+                    if mtimes[out] is not None and mtimes[out] > json_time})
     if newer:
         reasons.append("upstream output newer than the figure's JSON: " + _listing(newer))
     card.reasons = reasons
@@ -539,10 +547,11 @@ def collect(stages: Iterable, profile, root: str | os.PathLike, *, profile_ref: 
             except ValueError:
                 pass
     per_paper: dict[str, list[FigureCard]] = defaultdict(list)
+    mtimes: dict[str, int | None] = {}
     for paper, figure, stage in figure_stages(stages):
         files = {ext: f"reports/{paper}/{figure}.{ext}" for ext in ("pdf", "csv", "json")}
         card = FigureCard(paper=paper, figure=figure, stage=stage.name, files=files)
-        _inspect(card, stage, graph, git, root, str(profile.sha256), profile_files)
+        _inspect(card, stage, graph, git, root, str(profile.sha256), profile_files, mtimes)
         per_paper[paper].append(card)
     counts: dict[str, int] = defaultdict(int)
     for stage in stages:
@@ -625,6 +634,20 @@ def _num(x: float | None, signed: bool = False) -> str:
     if math.isnan(x):
         return "nan"
     return f"{x:+.4g}" if signed else f"{x:.4g}"
+
+
+def _value(x: float | None, reason: str) -> str:
+    return f"n/a ({reason})" if x is None and reason else _num(x)
+
+
+def _values(c: Comparison) -> list[str]:
+    """The SNR, R, paper, ours and gap cells of a comparison."""
+    return ["" if c.snr_db is None else _num(c.snr_db), "" if c.bandwidth_ratio is None else _num(c.bandwidth_ratio),
+            _value(c.paper, c.paper_reason), _value(c.ours, c.ours_reason) if c.matched else "no row of ours", _gap(c)]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _gap(c: Comparison) -> str:
@@ -811,15 +834,12 @@ def _figure_html(card: Scorecard, fig: FigureCard, out_dir: Path, root: Path) ->
                      '<th>SNR (dB)</th><th>R</th><th>paper</th><th>ours</th><th>ours − paper</th></tr>')
             for c in fig.comparisons:
                 cells = [_e(c.panel), _e(c.method), _e(c.dataset), _e(c.metric)]
-                nums = [_num(c.snr_db) if c.snr_db is not None else "", _num(c.bandwidth_ratio)
-                        if c.bandwidth_ratio is not None else "", _num(c.paper),
-                        _num(c.ours) if c.matched else "no row of ours", _gap(c)]
                 h.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells)
-                         + "".join(f'<td class="n">{_e(x)}</td>' for x in nums) + "</tr>")
+                         + "".join(f'<td class="n">{_e(x)}</td>' for x in _values(c)) + "</tr>")
             h.append("</table>")
         else:
-            h.append(f'<p class="empty">the CSV has no values printed in the paper ({fig.rows.get("ours", 0)} rows '
-                     f"of ours); the paper's findings are checked above</p>")
+            h.append(f'<p class="empty">the CSV has no values printed in the paper '
+                     f'({_plural(fig.rows.get("ours", 0), "row")} of ours)</p>')
     h.append("</article>")
     return h
 
@@ -973,14 +993,10 @@ def _figure_markdown(card: Scorecard, fig: FigureCard, out_dir: Path, root: Path
             m += [f"unreadable: {_md(fig.errors['csv'])}", ""]
         elif fig.comparisons:
             m += _table(["panel", "method", "data set", "metric", "SNR (dB)", "R", "paper", "ours", "ours − paper"],
-                        [[c.panel, c.method, c.dataset, c.metric,
-                          _num(c.snr_db) if c.snr_db is not None else "",
-                          _num(c.bandwidth_ratio) if c.bandwidth_ratio is not None else "",
-                          _num(c.paper), _num(c.ours) if c.matched else "no row of ours", _gap(c)]
-                         for c in fig.comparisons])
+                        [[c.panel, c.method, c.dataset, c.metric, *_values(c)] for c in fig.comparisons])
         else:
-            m += [f"*the CSV has no values printed in the paper ({fig.rows.get('ours', 0)} rows of ours); "
-                  "the paper's findings are checked above*", ""]
+            m += [f"*the CSV has no values printed in the paper ({_plural(fig.rows.get('ours', 0), 'row')} of ours)*",
+                  ""]
     return m
 
 

@@ -70,6 +70,11 @@ def psnr(value: float, r: float, source: str = "ours", snr: float = 10.0) -> Res
                      metric="psnr_db", value=value, run_id="r1" if source == "ours" else "", source=source)
 
 
+def bd(value: float | None, dataset: str, source: str = "ours", reason: str = "") -> ResultRow:
+    return ResultRow(figure="fig01", panel="b", method="NTSCC", dataset=dataset, snr_db=10.0, bandwidth_ratio=None,
+                     metric="bd_cbr_percent", value=value, source=source, extra={"reason": reason} if reason else {})
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A repository with a stage list and the outputs of its figures, and the scorecard written twice."""
@@ -111,7 +116,8 @@ def site(tmp_path_factory):
         mp.setenv("JSCC_REPO_ROOT", str(root))
         figure(root, "ntscc", "fig01", profile,
                [psnr(30.0, 0.0625), psnr(31.0, 0.0625, "paper"), psnr(33.5, 0.125, "paper"),
-                psnr(20.0, 0.0625, snr=1.0), psnr(32.0, 0.25)], held)
+                psnr(20.0, 0.0625, snr=1.0), psnr(32.0, 0.25), bd(None, "kodak", "paper", "illegible"),
+                bd(-12.5, "kodak"), bd(-20.0, "cifar10", "paper"), bd(None, "cifar10", reason="not run")], held)
         figure(root, "ntscc", "fig02", other, [psnr(30.0, 0.0625)], [{"claim": "c", "holds": True, "detail": "d"}])
         figure(root, "ntscc", "fig04", profile, [psnr(30.0, 0.0625)], [{"claim": "c", "holds": False, "detail": "d"}])
         figure(root, "ntscc", "fig05", profile, [psnr(30.0, 0.0625)], [])
@@ -161,8 +167,9 @@ def test_findings_and_paper_numbers(site):
     assert [(f.claim, f.holds, f.detail) for f in figs["fig01"].findings] == [
         ("NTSCC beats deep JSCC at R = 1/16", True, "+1.2 dB"), ("the gain grows with R", False,
                                                                  "-0.3 dB from R = 1/16 to 1/8")]
-    pairs = [(c.bandwidth_ratio, c.snr_db, c.paper, c.ours, c.matched) for c in figs["fig01"].comparisons]
-    assert pairs == [(0.0625, 10.0, 31.0, 30.0, True), (0.125, 10.0, 33.5, None, False)]
+    pairs = [(c.panel, c.dataset, c.bandwidth_ratio, c.paper, c.ours, c.matched) for c in figs["fig01"].comparisons]
+    assert pairs == [("a", "kodak", 0.0625, 31.0, 30.0, True), ("a", "kodak", 0.125, 33.5, None, False),
+                     ("b", "cifar10", None, -20.0, None, True), ("b", "kodak", None, None, -12.5, True)]
     ntscc = card.papers[0]
     assert (ntscc.findings(True), ntscc.findings(False)) == (1, 1)  # regenerated figures only
     assert (ntscc.findings(True, stale=True), ntscc.findings(False, stale=True)) == (1, 1)
@@ -171,7 +178,8 @@ def test_findings_and_paper_numbers(site):
     page = site["out"].read_text()
     for text in ("NTSCC beats deep JSCC at R = 1/16", "does not hold", "-0.3 dB from R = 1/16 to 1/8",
                  "unreadable: reports/ntscc/table1.json: invalid JSON", "no stages yet",
-                 "code/model2.py (uncommitted)", "run-fig01-a", "no row of ours", "Generative JSCC"):
+                 "code/model2.py (uncommitted)", "run-fig01-a", "no row of ours", "n/a (illegible)",
+                 "n/a (not run)", "Generative JSCC"):
         assert text in page, text
     assert re.search(r"<td class=\"n\">31</td><td class=\"n\">30</td><td class=\"n\">-1</td>", page)
     md = site["out"].with_suffix(".md").read_text()
