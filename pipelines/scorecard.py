@@ -33,6 +33,7 @@ import json
 import math
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -688,7 +689,7 @@ def _run_ids(prov: Mapping) -> list[str]:
 
 
 def _make_command(card: Scorecard, fig: FigureCard) -> str:
-    return f"snakemake {fig.files['pdf']} --config profile={card.profile_ref}"
+    return f"snakemake {shlex.quote(fig.files['pdf'])} --config profile={shlex.quote(card.profile_ref)}"
 
 
 def _summary_counts(paper: PaperCard) -> dict[str, Any]:
