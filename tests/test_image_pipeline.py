@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from jscc_core.results import read_results_csv
-
 from pipeline_helpers import has_git_checkout, project_copy, snakemake
 
 PROFILE = "tests/profiles/images_tiny.yaml"

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from jscc_core.digital.separation import read_image_results_csv
-
 from pipeline_helpers import BIN, has_git_checkout, project_copy, snakemake
 
 PROFILE = "tests/profiles/separation_tiny.yaml"
@@ -26,7 +25,8 @@ def project(tmp_path_factory):
 @pytest.mark.slow
 def test_sweep_and_benchmark_from_a_clean_state(project):
     """Fig. 12 itself (separation and learned curves) is built in test_image_pipeline."""
-    snakemake(project, PROFILE, "results/separation_tiny/separation/kodak_awgn.csv", "reports/benchmarks/separation.json")
+    snakemake(project, PROFILE, "results/separation_tiny/separation/kodak_awgn.csv",
+              "reports/benchmarks/separation.json")
 
     sweep = read_image_results_csv(project / "results/separation_tiny/separation/kodak_awgn.csv")
     assert {r.image_id for r in sweep} == {"kodim01", "kodim02"}

@@ -278,7 +278,7 @@ def test_rate_control_matches_exhaustive_search_on_monotone_tables(synthetic):
 
 def test_rate_control_survives_non_monotone_rates(synthetic):
     rng = np.random.default_rng(1)
-    for trial in range(300):
+    for _ in range(300):
         sizes = np.cumsum(rng.integers(-15, 40, 40)) + 600  # dips in the rate curve
         budget = float(rng.uniform(8 * sizes.min() - 100, 8 * sizes.max() + 100))
         res = fit_to_budget(TableCodec(sizes), synthetic, budget)

@@ -10,8 +10,16 @@ import pytest
 import torch
 
 from jscc_core import registry
-from jscc_core.images import (RandomCrops, dataset_entry, load_cifar_subset, load_dataset, load_entry_images,
-                               load_folder, to_tensor, to_uint8)
+from jscc_core.images import (
+    RandomCrops,
+    dataset_entry,
+    load_cifar_subset,
+    load_dataset,
+    load_entry_images,
+    load_folder,
+    to_tensor,
+    to_uint8,
+)
 
 KODAK_PORTRAIT = {"kodim04", "kodim09", "kodim10", "kodim17", "kodim18", "kodim19"}
 

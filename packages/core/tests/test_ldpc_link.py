@@ -9,24 +9,24 @@ import torch
 
 pytest.importorskip("sionna.phy")
 
-from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder  # noqa: E402
-from sionna.phy.mapping import Demapper, Mapper  # noqa: E402
+from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
+from sionna.phy.mapping import Demapper, Mapper
 
-from jscc_core.channels import snr_db_to_noise_var  # noqa: E402
-from jscc_core.digital.abstraction import (  # noqa: E402
+from jscc_core.channels import snr_db_to_noise_var
+from jscc_core.digital.abstraction import (
     BlerTable,
     clopper_pearson,
     compare_image_loss,
     image_loss_probability,
     measure_bler,
 )
-from jscc_core.digital.ldpc import (  # noqa: E402
+from jscc_core.digital.ldpc import (
     FastLDPCDecoder,
     FastLDPCEncoder,
     LDPCQAMLink,
     SeparableQAMDemapper,
 )
-from jscc_core.digital.mcs import (  # noqa: E402
+from jscc_core.digital.mcs import (
     AWGN_ENVELOPE,
     MCS,
     NTSCC_BPG_LDPC,

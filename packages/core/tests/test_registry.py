@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from jscc_core import registry as reg
-from jscc_core.registry import (ChecksumError, DataUnavailableError, UnverifiedDataError, fetch,
-                                resolve_file)
+from jscc_core.registry import ChecksumError, DataUnavailableError, UnverifiedDataError, fetch, resolve_file
 
 PAYLOAD = b"jscc registry test payload\n"
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -27,7 +26,8 @@ def _clean_env(monkeypatch):
 def real_mirror():
     m = os.environ.get("JSCC_DATA_MIRROR")
     if not m or not Path(m).is_dir():
-        pytest.skip("JSCC_DATA_MIRROR is unset or not a directory (CI points it at the shared data folder beside the checkout)")
+        pytest.skip("JSCC_DATA_MIRROR is unset or not a directory "
+                    "(CI points it at the shared data folder beside the checkout)")
     return Path(m)
 
 

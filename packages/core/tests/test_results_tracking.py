@@ -12,8 +12,7 @@ import pytest
 
 from jscc_core.determinism import library_versions, seed_everything, stage_seed
 from jscc_core.profiles import load_profile
-from jscc_core.results import (COLUMNS, ResultRow, read_results_csv, save_figure,
-                               write_provenance, write_results_csv)
+from jscc_core.results import COLUMNS, ResultRow, read_results_csv, save_figure, write_provenance, write_results_csv
 
 
 def _rows() -> list[ResultRow]:

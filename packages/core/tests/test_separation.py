@@ -14,12 +14,12 @@ import torch
 pytest.importorskip("sionna.phy")
 pytest.importorskip("pillow_heif")
 
-from jscc_core.digital import ldpc, separation  # noqa: E402
-from jscc_core.digital.abstraction import clopper_pearson, image_loss_probability, measure_bler  # noqa: E402
-from jscc_core.digital.codecs import get_codec  # noqa: E402
-from jscc_core.digital.mcs import AWGN_ENVELOPE, snr_threshold_db  # noqa: E402
-from jscc_core.digital.rate_control import EncodingCache  # noqa: E402
-from jscc_core.digital.separation import (  # noqa: E402
+from jscc_core.digital import ldpc, separation
+from jscc_core.digital.abstraction import clopper_pearson, image_loss_probability, measure_bler
+from jscc_core.digital.codecs import get_codec
+from jscc_core.digital.mcs import AWGN_ENVELOPE, snr_threshold_db
+from jscc_core.digital.rate_control import EncodingCache
+from jscc_core.digital.separation import (
     CRC_BITS,
     ImageResult,
     channel_uses_budget,
@@ -36,8 +36,8 @@ from jscc_core.digital.separation import (  # noqa: E402
     summarize,
     write_image_results_csv,
 )
-from jscc_core.metrics import ms_ssim, psnr  # noqa: E402
-from kodak_images import kodak, kodak_crop  # noqa: E402
+from jscc_core.metrics import ms_ssim, psnr
+from kodak_images import kodak, kodak_crop
 
 RHO = 0.25  # 96x96 crops: k = 6912 complex channel uses
 QAM16 = parse_mcs("16qam-2/3")
@@ -49,7 +49,9 @@ def crop(index, top, left, size=96):
 
 
 def metrics(x, y):
-    to_t = lambda a: torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].float() / 255  # noqa: E731
+    def to_t(a):
+        return torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].float() / 255
+
     return float(psnr(to_t(x), to_t(y))[0]), float(ms_ssim(to_t(x), to_t(y))[0])
 
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from jscc_core.digital.mcs import NTSCC_BPG_LDPC
+from kodak_images import kodak_crop
 from ntscc.image.deepjscc import DeepJSCC
 from ntscc.image.jscc import JSCCConfig
 from ntscc.image.model import ImageNTSCC, ImageNTSCCConfig, SideInfoLink
@@ -23,8 +24,6 @@ from ntscc.image.objectives import (
     ntscc_objective,
     rate_per_pixel,
 )
-
-from kodak_images import kodak_crop
 
 NTC = NTCConfig(c=16, embed_dims=(16, 16), depths=(1, 1), heads=2, window=4, hyper_channels=8)
 JSCC = JSCCConfig(c=16, d=16, n_e=1, n_d=1, heads=2, rate_values=(2, 4, 8, 16))

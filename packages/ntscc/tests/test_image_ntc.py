@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from ntscc.image.ntc import ImageNTC, NTCConfig, count_parameters, rd_loss
-
 from kodak_images import kodak_crop
+from ntscc.image.ntc import ImageNTC, NTCConfig, count_parameters, rd_loss
 
 TWO_STAGES = NTCConfig(c=16, embed_dims=(16, 24), depths=(1, 1), heads=2, window=4, hyper_channels=8)
 FOUR_STAGES = NTCConfig(c=16, embed_dims=(8, 8, 16, 16), depths=(1, 1, 2, 1), heads=2, window=4, hyper_channels=8)

@@ -16,7 +16,6 @@ from ntscc.image.swin import (
     window_reverse,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

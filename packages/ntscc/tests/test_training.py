@@ -45,12 +45,16 @@ def test_resume_continues_identically(tmp_path):
     model = NTC(32)
     sched = TrainSchedule(steps=40, batch_size=128, learning_rate=1e-3, checkpoint_every=10, log_every=10,
                           lr_final_ratio=0.1)
+    calls = 0
+
+    def interrupted(m, x):
+        nonlocal calls
+        calls += 1
+        if calls > 20:
+            raise KeyboardInterrupt
+        return ntc_loss(1 / 64)(m, x)
+
     with pytest.raises(KeyboardInterrupt):
-        def interrupted(m, x, calls=[0]):
-            calls[0] += 1
-            if calls[0] > 20:
-                raise KeyboardInterrupt
-            return ntc_loss(1 / 64)(m, x)
         train(model, interrupted, DATA, sched, tmp_path / "b.pt", "fp")
     assert load_checkpoint(tmp_path / "b.pt")["step"] == 20
     torch.manual_seed(999)  # a different global state must not matter: the checkpoint restores it

@@ -17,7 +17,8 @@ from importlib import metadata
 __all__ = ["seed_everything", "stage_seed", "library_versions"]
 
 _CORE_LIBS = ("torch", "numpy", "mlflow")
-_OPTIONAL_LIBS = ("compressai", "sionna", "sionna-no-rt", "pillow-heif", "lpips", "torchvision", "scipy", "pytorch-msssim",
+_OPTIONAL_LIBS = ("compressai", "sionna", "sionna-no-rt", "pillow-heif", "lpips", "torchvision", "scipy",
+                  "pytorch-msssim",
                   "bjontegaard", "matplotlib", "jsonschema", "tensorflow")
 
 

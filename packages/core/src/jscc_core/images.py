@@ -179,7 +179,10 @@ def load_dataset(name: str, root: str | os.PathLike = "data", limit: int | None 
 
 
 def to_tensor(images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
-    """uint8 images -- one (H, W, 3), a stack (N, H, W, 3) or a list of equal-size (H, W, 3) -- as float (B, 3, H, W) in [0, 1]."""
+    """uint8 images as a float (B, 3, H, W) tensor in [0, 1].
+
+    ``images``: one (H, W, 3) array, a stack (N, H, W, 3) or a list of equal-size (H, W, 3) arrays.
+    """
     if isinstance(images, np.ndarray):
         arr = images[None] if images.ndim == 3 else images
     else:
@@ -198,7 +201,10 @@ def to_tensor(images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
 
 
 def to_uint8(tensor: torch.Tensor) -> np.ndarray:
-    """A float image tensor in [0, 1], (B, 3, H, W) or (3, H, W), as uint8 (B, H, W, 3) or (H, W, 3): rounded and clamped."""
+    """A float image tensor in [0, 1] as uint8 images, rounded and clamped.
+
+    ``tensor``: (B, 3, H, W) or (3, H, W); the result is (B, H, W, 3) or (H, W, 3).
+    """
     if tensor.ndim not in (3, 4) or tensor.shape[-3] != 3:
         raise ValueError(f"expected a (B, 3, H, W) or (3, H, W) tensor, got shape {tuple(tensor.shape)}")
     x = tensor.detach().to("cpu", torch.float32).mul(255).round_().clamp_(0, 255).to(torch.uint8)

@@ -247,7 +247,7 @@ def load_lpips(net: str = "alex", resolver: Callable[[str], Path] | None = None,
         return Unavailable(name, f"lpips package not installed (pip install 'jscc-core[lpips]'): {exc}")
     try:
         path = Path(resolver(entry))
-    except Exception as exc:  # noqa: BLE001 - any resolver failure means "weights absent"
+    except Exception as exc:  # any resolver failure means "weights absent"
         return Unavailable(name, f"{entry} unavailable: {type(exc).__name__}: {exc}")
 
     features = torch.load(path, map_location="cpu", weights_only=True)

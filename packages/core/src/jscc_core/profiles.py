@@ -67,7 +67,7 @@ _Loader.add_implicit_resolver(
 def _load_yaml(path: Path) -> Any:
     try:
         with open(path, encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+            return yaml.load(fh, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.YAMLError as exc:
         raise ProfileError(f"{path}: invalid YAML: {exc}") from exc
 
@@ -78,7 +78,7 @@ def parse_override_value(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return yaml.load(value, Loader=_Loader)  # noqa: S506
+        return yaml.load(value, Loader=_Loader)
     except yaml.YAMLError:
         return value
 

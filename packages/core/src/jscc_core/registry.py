@@ -473,7 +473,7 @@ def fetch(
             log.info("downloading %s", spec.url)
             try:
                 digest = _install(entry, spec, dest,
-                                  lambda t, u=spec.url: _download(u, t, progress, spec.path), spec.url)
+                                  lambda t, u=spec.url, name=spec.path: _download(u, t, progress, name), spec.url)
             except (urllib.error.URLError, OSError, TimeoutError) as exc:
                 failures.append(f"download of {spec.url} failed: {exc}")
                 missing.append(spec.path)

@@ -43,7 +43,8 @@ class RateQuantizer:
         return self.values.to(k_y.device)[self.index(k_y)]
 
 
-def per_rate_linear(h: torch.Tensor, rate_index: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def per_rate_linear(h: torch.Tensor, rate_index: torch.Tensor, weight: torch.Tensor,
+                    bias: torch.Tensor) -> torch.Tensor:
     """Row n goes through light FC head ``rate_index[n]`` (weight: (|V|, out, in), bias: (|V|, out)).
 
     Rows are grouped by rate so each head is one matmul over its own rows (gradients reach

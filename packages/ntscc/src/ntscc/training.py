@@ -183,7 +183,8 @@ def train(
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"{checkpoint} does not fit this model ({exc}); delete it to train from scratch") from exc
+            raise CheckpointError(
+                f"{checkpoint} does not fit this model ({exc}); delete it to train from scratch") from exc
         torch.set_rng_state(state["rng"])
         start = int(state["step"])
         logs: dict[str, float] = dict(state.get("logs", {}))  # a finished run returns its last metrics

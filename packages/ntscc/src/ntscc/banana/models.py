@@ -12,9 +12,8 @@ constraint of 1 per use over the samples (see ``PowerNormalize(over="batch")``).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import warnings
+from collections.abc import Sequence
 
 import torch
 from torch import nn
