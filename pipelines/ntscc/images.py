@@ -383,7 +383,8 @@ def cmd_time_models(args) -> None:
     """Table III: parameters and encode + decode time per test image, every method in one run."""
     from jscc_core.digital.codecs import get_codec
     from jscc_core.digital.mcs import NTSCC_BPG_LDPC
-    from jscc_core.digital.separation import frame_bits, link_for, read_image_results_csv
+    from jscc_core.digital.ldpc import link_for
+    from jscc_core.digital.separation import frame_bits, read_image_results_csv
 
     profile = load(args.profile)
     cfg = images_cfg(profile, args.block)
