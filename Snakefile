@@ -21,7 +21,7 @@ import sys
 sys.path.insert(0, workflow.basedir)  # the pipelines package lives beside this file
 
 from pipelines.profile import REPO_ROOT, load
-from pipelines.stages import alias_targets, all_stages, params_fingerprint, reports_state
+from pipelines.stages import alias_targets, all_stages, params_fingerprint, reports_state, stage_source
 
 
 PROFILE = str(config.pop("profile", None) or os.environ.get("JSCC_PROFILE", "mini"))
@@ -57,7 +57,7 @@ for stage in STAGES:
         input:
             stage.input_files(REPO_ROOT, PRODUCED),
         output:
-            [directory(o.rstrip("/")) if o.endswith("/") else o for o in stage.outs],
+            [o for o in stage.out_paths if o not in stage.out_folders] + [directory(o) for o in stage.out_folders],
         threads: _threads(stage)
         resources:
             mem_mb=stage.mem_mb,
@@ -71,3 +71,5 @@ for stage in STAGES:
             reports=reports_state(STAGES, REPO_ROOT) if stage.always_run else "",
         shell:
             "({params.cmd}) 2>&1 | tee {log}"
+
+    workflow.get_rule(stage.name).docstring = stage_source(stage)  # shown by snakemake --list-rules

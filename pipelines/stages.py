@@ -60,7 +60,7 @@ def alias_stages(stages: list[Stage]) -> list[Stage]:
             src = tuple(f"reports/{entry.id}/{fig}.{ext}" for ext in SIDECARS)
             dst = tuple(f"reports/{fig}.{ext}" for ext in SIDECARS)
             out.append(Stage(name=f"alias_{fig}", cmd=" && ".join(f"cp {a} {b}" for a, b in zip(src, dst)),
-                             deps=src, outs=dst, pipeline=entry.id, mem_mb=100, runtime_min=1))
+                             deps=src, outs=dst, pipeline="reports", mem_mb=100, runtime_min=1))
     return out
 
 
@@ -136,16 +136,23 @@ def params_profile() -> str:
     return str(yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["profile"])
 
 
+SOURCES = {p.id: p.source for p in PIPELINES} | {"data": "pipelines/data.py", "reports": "pipelines/stages.py"}
+
+
+def stage_source(stage: Stage) -> str:
+    """Which pipeline a stage belongs to and the file that defines it: 'ntscc: pipelines/ntscc/stages.py'."""
+    return f"{stage.pipeline}: {SOURCES.get(stage.pipeline, 'pipelines/stages.py')}"
+
+
 def list_stages(profile_ref: str) -> str:
     """The stages grouped by registry entry, each group headed by the file that defines it."""
     stages = all_stages(profile_ref)
     lines = []
-    groups = [(p.id, f"{p.title} ({p.source})") for p in PIPELINES]
-    groups += [("data", "data sets (pipelines/data.py)"), ("reports", "scorecard and short names (pipelines/stages.py)")]
+    groups = [(p.id, f"{p.title} ({p.source})" if p.stages else p.title) for p in PIPELINES]
+    groups += [("data", "data sets (pipelines/data.py)"),
+               ("reports", "scorecard and short names (pipelines/stages.py)")]
     for pid, title in groups:
-        mine = [st for st in stages if st.pipeline == pid and not st.name.startswith("alias_")]
-        if pid == "reports":
-            mine = [st for st in stages if st.pipeline == "reports" or st.name.startswith("alias_")]
+        mine = [st for st in stages if st.pipeline == pid]
         if not mine:
             lines.append(f"# {pid}: {title}: no stages yet")
             continue

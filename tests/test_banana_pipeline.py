@@ -1,6 +1,6 @@
 """The banana pipeline end to end through Snakemake (tiny profile), run twice from a clean state."""
 import json
-import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from jscc_core.results import read_results_csv
-
 from pipeline_helpers import BIN, has_git_checkout, project_copy, snakemake
 
 PROFILE = "tests/profiles/smoke.yaml"
@@ -54,11 +53,35 @@ def test_banana_figures_are_reproducible_from_a_clean_state(project):
     by_key = {r.data.tags["run_key"] for r in runs}
     assert {r.run_id for r in rows if r.panel == "c"} <= by_key  # every plotted point traces to a run
 
+    _one_key_edit_reruns_only_its_readers(project)
+
     for name in PRODUCTS:
         shutil.rmtree(project / name, ignore_errors=True)
     _snakemake(project, "reports/fig09.pdf", "reports/fig10.pdf")
     for f, data in first.items():
         assert (project / "reports" / f).read_bytes() == data, f"{f} differs between two clean runs"
+
+
+def _one_key_edit_reruns_only_its_readers(project: Path) -> None:
+    """Snakemake sees each rule's profile keys as a param: editing ntscc.banana.maps.noise_draws (read by
+    the evaluation and the banana figures) plans those rules and the copy, and no training."""
+    smoke = project / PROFILE
+    text = smoke.read_text()
+    assert "noise_draws: 2}" in text
+    smoke.write_text(text.replace("noise_draws: 2}", "noise_draws: 1}"))
+    try:
+        res = subprocess.run([str(BIN / "snakemake"), "-n", "reports/fig10.pdf", "--config", f"profile={PROFILE}"],
+                             cwd=project, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr[-3000:]
+        out = res.stdout + res.stderr
+        stats = out.split("Job stats:")[1].split("Reasons:")[0]
+        planned = set(re.findall(r"^(\w+)\s+\d+\s*$", stats, re.M)) - {"total"}
+        assert planned == {"ntscc_banana_evaluate", "ntscc_banana_fig10", "alias_fig10"}, out[-3000:]
+    finally:
+        smoke.write_text(text)
+    res = subprocess.run([str(BIN / "snakemake"), "-n", "reports/fig10.pdf", "--config", f"profile={PROFILE}"],
+                         cwd=project, capture_output=True, text=True)
+    assert "Nothing to be done" in res.stdout + res.stderr
 
 
 @pytest.mark.slow
@@ -70,27 +93,3 @@ def test_paper_profile_dry_runs(project):
     # 10 NTC + 3 NTSCC + 11 deep JSCC trainings, evaluation, figure, alias
     assert "ntscc_banana_ntscc_lam0_0009765625" in text and "alias_fig10" in text
     assert "results/paper/ntscc/banana" in text
-
-
-@pytest.mark.slow
-def test_dvc_repro_runs_the_same_stages(tmp_path_factory):
-    """dvc.yaml is runnable: generate it for the tiny profile and let DVC reproduce the figures."""
-    if not has_git_checkout():
-        pytest.skip("needs a git checkout to know the project's files")
-    work = project_copy(tmp_path_factory.mktemp("dvc"))
-    (work / "params.yaml").write_text(f"profile: {PROFILE}\n")
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work}/mlruns/mlflow.db", JSCC_PROGRESS="0",
-               PATH=f"{BIN}:{os.environ.get('PATH', '')}")
-
-    def run(*cmd):
-        res = subprocess.run(list(cmd), cwd=work, env=env, capture_output=True, text=True)
-        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-        return res.stdout
-
-    run(str(BIN / "python"), "-m", "pipelines.stages", "dvc")
-    run(str(BIN / "dvc"), "config", "core.no_scm", "true")  # the copy is not a git repository
-    run(str(BIN / "python"), "-m", "jscc_core.tracking", "init")
-    run(str(BIN / "dvc"), "repro", "alias_fig10")
-    assert (work / "reports" / "fig10.pdf").read_bytes()[:4] == b"%PDF"
-    assert "ntscc_banana_evaluate" in (work / "dvc.lock").read_text()
-    assert "up to date" in run(str(BIN / "dvc"), "status", "--with-deps", "alias_fig10").lower()

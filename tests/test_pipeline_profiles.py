@@ -2,6 +2,7 @@
 import pytest
 
 from jscc_core.profiles import ProfileError
+from pipelines.ntscc import banana_stages
 from pipelines.profile import load
 from pipelines.stages import all_stages
 
@@ -31,13 +32,27 @@ def test_out_of_range_snr_is_named():
 
 
 def test_map_setting_must_be_a_trained_lambda():
+    profile = load("mini", overrides={"ntscc.banana.maps.lmbda": 0.5})
     with pytest.raises(ProfileError, match=r"ntscc\.banana\.maps\.lmbda"):
-        all_stages_for = load("mini", overrides={"ntscc.banana.maps.lmbda": 0.5})
-        from pipelines.ntscc.stages import banana_stages
-        banana_stages(all_stages_for, "mini")
+        banana_stages.stages(profile, "mini")
 
 
 @pytest.mark.parametrize("name", ["mini", "paper"])
 def test_every_stage_declares_resources(name):
     for st in all_stages(name):
         assert st.threads >= 1 and st.mem_mb > 0 and st.runtime_min > 0 and st.gpus >= 0, st.name
+
+
+@pytest.mark.parametrize("name", ["mini", "paper"])
+def test_every_stage_declares_profile_keys_that_exist(name):
+    """DVC refuses a parameter missing from the profile file; every stage but data and copies reads some."""
+    profile = load(name)
+    for st in all_stages(name):
+        assert all(profile.get(key) is not None for key in st.params), (st.name, st.params)
+        if st.pipeline in ("ntscc", "separation") and not st.name.startswith("alias_"):
+            assert "seed" in st.params, st.name
+
+
+def test_timing_stage_runs_alone_without_a_huge_thread_request():
+    timing = {st.name: st for st in all_stages("paper")}["ntscc_images_time_models"]
+    assert timing.alone and timing.threads == 1

@@ -50,8 +50,8 @@ def check_images(profile) -> None:
         raise ProfileError(f"{where}.jscc.rate_values must be even and strictly increasing, got {values}")
     if len(cfg["ms_ssim"]["lambdas"]) != len(cfg["lambdas"]):
         raise ProfileError(f"{where}.ms_ssim.lambdas needs one value per MSE lambda (each MS-SSIM model is "
-                           f"fine-tuned from the MSE model at the same position), got {list(cfg['ms_ssim']['lambdas'])} "
-                           f"for {list(cfg['lambdas'])}")
+                           f"fine-tuned from the MSE model at the same position), got "
+                           f"{list(cfg['ms_ssim']['lambdas'])} for {list(cfg['lambdas'])}")
     if len(cfg["ntc"]["embed_dims"]) != len(cfg["ntc"]["depths"]):
         raise ProfileError(f"{where}.ntc: embed_dims and depths must have one entry per stage")
     sweeps = profile.get("separation")["sweeps"]

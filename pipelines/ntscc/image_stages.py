@@ -8,15 +8,23 @@ from __future__ import annotations
 from jscc_core.images import CIFAR_ENTRY, dataset_entry
 from pipelines.data import data_dir, fetch_stage
 from pipelines.ntscc.checks import check_images
-from pipelines.ntscc.keys import (EVAL_KEYS, RATE_MAP_KEYS, RUN_KEYS, TIMING_KEYS, TRAINING_KEYS, block_keys,
-                                  eta_train_key)
-from pipelines.ntscc.paths import CifarPaths, ModelPaths, eval_files, image_root, model_files, model_tag
+from pipelines.ntscc.keys import (
+    EVAL_KEYS,
+    RATE_MAP_KEYS,
+    RUN_KEYS,
+    TIMING_KEYS,
+    TRAINING_KEYS,
+    block_keys,
+    eta_train_key,
+)
+from pipelines.ntscc.paths import CifarPaths, ModelPaths, eval_files, image_root, model_files
 from pipelines.paths import DATA_ROOT, sweep_outputs
 from pipelines.stage import PYTHON, Stage, figure_outs
 
 MODULE = f"{PYTHON} -m pipelines.ntscc.images"
 CORE = "packages/core/src/jscc_core"
-MODEL_CODE = ("packages/ntscc/src/ntscc/image", "packages/ntscc/src/ntscc/rate.py", "packages/ntscc/src/ntscc/training.py",
+MODEL_CODE = ("packages/ntscc/src/ntscc/image", "packages/ntscc/src/ntscc/rate.py",
+              "packages/ntscc/src/ntscc/training.py",
               f"{CORE}/channels.py", f"{CORE}/capacity.py", f"{CORE}/images.py", f"{CORE}/determinism.py",
               f"{CORE}/digital/mcs.py", "pipelines/ntscc/images.py", "pipelines/ntscc/keys.py")
 EVAL_CODE = MODEL_CODE + (f"{CORE}/metrics.py",)
@@ -141,7 +149,8 @@ def stages(profile, profile_ref: str) -> list[Stage]:
         ev_args = f" --eval {' '.join(c for c, _ in ev)}" if ev else ""
         b.stages.append(Stage(
             name=f"ntscc_images_{what}",
-            cmd=f"{PYTHON} -m pipelines.ntscc.{what} --profile {profile_ref}{ev_args} {extra} --out reports/ntscc/{what}.pdf",
+            cmd=f"{PYTHON} -m pipelines.ntscc.{what} --profile {profile_ref}{ev_args} {extra} "
+                f"--out reports/ntscc/{what}.pdf",
             deps=(f"pipelines/ntscc/{what}.py",) + FIGURE_CODE + tuple(x for pair in ev for x in pair) + deps,
             outs=figure_outs("ntscc", what), params=("seed",), pipeline="ntscc", runtime_min=5))
 
@@ -150,7 +159,8 @@ def stages(profile, profile_ref: str) -> list[Stage]:
     render("fig11", learned, sweep + panel, (sweep_csv, sweep_json) + panel_deps)
     render("table1", learned, f"--sweep-csv {sweep_csv}" + panel, (sweep_csv, sweep_json) + panel_deps)
     snr_csv, snr_json = sweep_outputs(profile, profile.get("ntscc.fig12")["sweep"])  # Fig. 13(c): R = 1/16 over SNR
-    render("fig13", m.ms_ssim_models(), f"{sweep} --snr-sweep-csv {snr_csv}", (sweep_csv, sweep_json, snr_csv, snr_json))
+    render("fig13", m.ms_ssim_models(), f"{sweep} --snr-sweep-csv {snr_csv}",
+           (sweep_csv, sweep_json, snr_csv, snr_json))
     render("table2", m.ms_ssim_models(), f"--sweep-csv {sweep_csv}", (sweep_csv, sweep_json))
     render("fig17", [m.ntscc[lam], m.comparison_i, *m.comparison_ii.values()], sweep, (sweep_csv, sweep_json))
     render("fig08", [], f"--maps {maps[0]}", maps)

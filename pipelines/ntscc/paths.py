@@ -45,7 +45,8 @@ class ModelPaths:
         self.ntscc = {lam: f"{root}/{model_tag('ntscc', lmbda=lam)}" for lam in cfg["lambdas"]}
         lam = cfg["ablation"]["lmbda"]
         self.comparison_i = f"{root}/{model_tag('comparison_i', lmbda=lam)}"
-        self.comparison_ii = {c: f"{root}/{model_tag('comparison_ii', cbr=c)}" for c in cfg["ablation"]["comparison_ii_cbr"]}
+        self.comparison_ii = {c: f"{root}/{model_tag('comparison_ii', cbr=c)}"
+                              for c in cfg["ablation"]["comparison_ii_cbr"]}
         self.deepjscc = {c: f"{root}/{model_tag('deepjscc', c_out=c)}" for c in cfg["deepjscc"]["c_out"]}
         # MS-SSIM models: lambda -> (folder, the MSE model it is fine-tuned from)
         self.ntscc_ms_ssim = {lam: (f"{root}/{model_tag('ntscc', 'ms_ssim', lmbda=lam)}", self.ntscc[mse])

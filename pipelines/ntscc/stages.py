@@ -18,7 +18,8 @@ def fig12_stage(profile, profile_ref: str) -> Stage:
     evals = ModelPaths(profile).fig12_evals()
     return Stage(
         name="ntscc_fig12",
-        cmd=f"{PYTHON} -m pipelines.ntscc.fig12 --profile {profile_ref} --sweep-csv {csv} --bler-dir {bler_dir(profile)} "
+        cmd=f"{PYTHON} -m pipelines.ntscc.fig12 --profile {profile_ref} --sweep-csv {csv} "
+            f"--bler-dir {bler_dir(profile)} "
             f"--eval {' '.join(evals)} --out reports/ntscc/fig12.pdf",
         deps=("pipelines/ntscc/fig12.py", "pipelines/figures", "pipelines/separation/sweeps.py",
               "packages/core/src/jscc_core/results.py", csv, meta)

@@ -1,7 +1,9 @@
 """Stage entry points for the separation baselines ("HEVC-intra + LDPC", "+ capacity").
 
-    python -m pipelines.separation.run bler      --profile mini --mcs 16qam-2/3 --out results/mini/separation/bler/16qam-2_3.json
-    python -m pipelines.separation.run sweep     --profile mini --sweep kodak_awgn --bler-dir DIR --out results/mini/separation/kodak_awgn.csv
+    python -m pipelines.separation.run bler --profile mini --mcs 16qam-2/3 \\
+        --out results/mini/separation/bler/16qam-2_3.json
+    python -m pipelines.separation.run sweep --profile mini --sweep kodak_awgn --bler-dir DIR \\
+        --out results/mini/separation/kodak_awgn.csv
     python -m pipelines.separation.run benchmark --profile mini --bler-dir DIR --out reports/benchmarks/separation.json
 
 ``bler`` measures one MCS's BLER table by exact simulation (used by ``mode: abstraction``);
@@ -19,8 +21,7 @@ from pathlib import Path
 from jscc_core.determinism import library_versions, seed_everything
 from jscc_core.digital.abstraction import BlerTable, measure_bler
 from jscc_core.digital.mcs import AWGN_ENVELOPE
-from jscc_core.digital.separation import (CAPACITY, evaluate_separation, mean_colour, parse_mcs,
-                                          write_image_results_csv)
+from jscc_core.digital.separation import CAPACITY, evaluate_separation, mean_colour, parse_mcs, write_image_results_csv
 from jscc_core.images import dataset_entry, load_dataset
 from jscc_core.profiles import ProfileError
 from jscc_core.registry import RegistryError, entry_checksums

@@ -50,7 +50,8 @@ def stages(profile, profile_ref: str) -> list[Stage]:
         for m in mcs_all:
             table = bler_table_path(profile, m)
             out.append(Stage(
-                name=f"separation_bler_{mcs_tag(m)}", cmd=f"{MODULE} bler {prof} --mcs {mcs_short_name(m)} --out {table}",
+                name=f"separation_bler_{mcs_tag(m)}",
+                cmd=f"{MODULE} bler {prof} --mcs {mcs_short_name(m)} --out {table}",
                 deps=("pipelines/separation",) + LINK_CODE, outs=(table,),
                 params=RUN_KEYS + ("separation.bler", "separation.num_iter"), pipeline=PIPELINE,
                 runtime_min=cfg["bler"]["runtime_min"]))
@@ -59,12 +60,14 @@ def stages(profile, profile_ref: str) -> list[Stage]:
         csv, meta = sweep_outputs(profile, name)
         out.append(Stage(
             name=f"separation_{name}", cmd=f"{MODULE} sweep {prof} --sweep {name} {bler_args} --out {csv}",
-            deps=SEPARATION_CODE + (data_dir(dataset_entry(sw["dataset"])),) + bler_tables_needed(profile, sweep_schemes(sw)),
+            deps=SEPARATION_CODE + (data_dir(dataset_entry(sw["dataset"])),)
+            + bler_tables_needed(profile, sweep_schemes(sw)),
             outs=(csv, meta), params=RUN_KEYS + SWEEP_KEYS + (f"separation.sweeps.{name}",), pipeline=PIPELINE,
             threads=cfg["workers"], mem_mb=4000, runtime_min=sw["runtime_min"]))
     bench = cfg["benchmark"]["sweep"]
     out.append(Stage(
-        name="separation_benchmark", cmd=f"{MODULE} benchmark {prof} {bler_args} --out reports/benchmarks/separation.json",
+        name="separation_benchmark",
+        cmd=f"{MODULE} benchmark {prof} {bler_args} --out reports/benchmarks/separation.json",
         deps=SEPARATION_CODE + (data_dir(dataset_entry(cfg["sweeps"][bench]["dataset"])),)
         + bler_tables_needed(profile, AWGN_ENVELOPE),
         outs=("reports/benchmarks/separation.json",),
