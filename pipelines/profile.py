@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from jscc_core.profiles import Profile, ProfileError, load_profile
+from jscc_core.profiles import Profile, ProfileError, load_profile, log_reads
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILE_DIR = REPO_ROOT / "pipelines" / "profiles"
@@ -34,8 +34,12 @@ def profile_dep(ref: str) -> str:
 
 
 def load(ref: str | None = None, overrides: dict | None = None) -> Profile:
-    """Load and validate a profile; the default is $JSCC_PROFILE or ``mini``."""
+    """Load and validate a profile; the default is $JSCC_PROFILE or ``mini``.  With
+    $JSCC_PROFILE_READS set to a file, the keys the process reads are appended to it at exit
+    (the tests check them against each stage's declared ``params``)."""
     ref = ref or os.environ.get("JSCC_PROFILE", "mini")
+    if os.environ.get("JSCC_PROFILE_READS"):
+        log_reads(os.environ["JSCC_PROFILE_READS"])
     return load_profile(profile_path(ref), SCHEMA, overrides=overrides)
 
 

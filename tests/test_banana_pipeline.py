@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jscc_core.results import read_results_csv
-from pipeline_helpers import BIN, has_git_checkout, project_copy, snakemake
+from pipeline_helpers import BIN, has_git_checkout, project_copy, snakemake, undeclared_reads
 
 PROFILE = "tests/profiles/smoke.yaml"
 PRODUCTS = ("results", "reports", "checkpoints", "logs", "mlruns", ".snakemake")
@@ -53,6 +53,7 @@ def test_banana_figures_are_reproducible_from_a_clean_state(project):
     by_key = {r.data.tags["run_key"] for r in runs}
     assert {r.run_id for r in rows if r.panel == "c"} <= by_key  # every plotted point traces to a run
 
+    assert undeclared_reads(project, PROFILE) == {}  # the keys each command read are its declared params
     _one_key_edit_reruns_only_its_readers(project)
 
     for name in PRODUCTS:

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from pipeline_helpers import BIN, has_git_checkout, project_copy
+from pipeline_helpers import BIN, READS, has_git_checkout, project_copy, undeclared_reads
 
 PROFILE = "tests/profiles/smoke.yaml"
 FLAT = "tests/profiles/smoke_dvc.yaml"  # DVC reads parameters from one file: extends resolved
@@ -23,7 +23,7 @@ def repo(tmp_path_factory):
     work = project_copy(tmp_path_factory.mktemp("dvc"))
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work}/mlruns/mlflow.db", JSCC_PROGRESS="0",
                PATH=f"{BIN}:{os.environ.get('PATH', '')}", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t", JSCC_PROFILE_READS=str(work / READS))
 
     def run(*cmd: str) -> str:
         res = subprocess.run(list(cmd), cwd=work, env=env, capture_output=True, text=True)
@@ -76,6 +76,12 @@ def test_one_key_edit_reaches_only_its_readers(repo):
     log = run(str(BIN / "dvc"), "repro", "alias_fig10")
     ran = set(re.findall(r"Running stage '(\w+)'", log))
     assert ran == READERS | {"alias_fig10"}, log  # nothing retrained
+
+
+@pytest.mark.slow
+def test_the_stages_read_only_the_keys_they_declare(repo):
+    work, _ = repo
+    assert undeclared_reads(work, FLAT) == {}
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jscc_core.results import read_results_csv
-from pipeline_helpers import has_git_checkout, project_copy, snakemake
+from pipeline_helpers import has_git_checkout, project_copy, snakemake, undeclared_reads
 
 PROFILE = "tests/profiles/images_tiny.yaml"
 ROOT = "results/images_tiny/ntscc/images"
@@ -46,6 +46,12 @@ def test_fig12_with_learned_schemes_from_a_clean_state(built):
     cliff = next(f for f in prov["extra"]["findings"] if f["claim"].startswith("QPSK 2/3 chosen for 4 dB"))
     assert cliff["holds"]  # two Kodak images: all lost at 0 dB, all received at 6 dB
     assert {r.panel for r in rows} == {"a", "c"}
+
+
+@pytest.mark.slow
+def test_every_stage_declares_the_profile_keys_it_reads(built):
+    """What the commands read (logged by the profile loader) is what dvc.yaml and the rules declare."""
+    assert undeclared_reads(built, PROFILE) == {}
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jscc_core.digital.separation import read_image_results_csv
-from pipeline_helpers import BIN, has_git_checkout, project_copy, snakemake
+from pipeline_helpers import BIN, has_git_checkout, project_copy, snakemake, undeclared_reads
 
 PROFILE = "tests/profiles/separation_tiny.yaml"
 
@@ -27,6 +27,7 @@ def test_sweep_and_benchmark_from_a_clean_state(project):
     """Fig. 12 itself (separation and learned curves) is built in test_image_pipeline."""
     snakemake(project, PROFILE, "results/separation_tiny/separation/kodak_awgn.csv",
               "reports/benchmarks/separation.json")
+    assert undeclared_reads(project, PROFILE) == {}  # the keys each command read are its declared params
 
     sweep = read_image_results_csv(project / "results/separation_tiny/separation/kodak_awgn.csv")
     assert {r.image_id for r in sweep} == {"kodim01", "kodim02"}

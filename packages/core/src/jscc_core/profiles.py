@@ -18,12 +18,14 @@ reads it as a string).
 
 from __future__ import annotations
 
+import atexit
 import copy
 import difflib
 import hashlib
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -32,7 +34,7 @@ from typing import Any, Iterator
 import yaml
 
 __all__ = ["ProfileError", "Profile", "load_profile", "load_schema", "parse_override_value",
-           "apply_overrides", "deep_merge", "fingerprint"]
+           "apply_overrides", "deep_merge", "fingerprint", "log_reads"]
 
 
 class ProfileError(ValueError):
@@ -221,11 +223,62 @@ def _freeze(v: Any) -> Any:
 
 
 def _thaw(v: Any) -> Any:
+    if isinstance(v, _Traced):  # copying a block for a hash or a log is not a read of its keys
+        v = v._data
     if isinstance(v, Mapping):
         return {k: _thaw(x) for k, x in v.items()}
     if isinstance(v, tuple):
         return [_thaw(x) for x in v]
     return v
+
+
+# --------------------------------------------------------------------------- read log
+
+_READS: set[str] | None = None  # dotted keys read since log_reads(), or None when not logging
+
+
+def log_reads(path: str | os.PathLike) -> None:
+    """Record every profile value this process reads (leaves and lists, by dotted key) and append
+    them, with the command line, as one JSON line to ``path`` when the process exits.  Lets a test
+    check that a stage declares every profile key it reads.  Reading a whole block to hash or log
+    it (:func:`fingerprint`, :meth:`Profile.to_dict`) is not recorded."""
+    global _READS
+    if _READS is None:
+        _READS = set()
+        atexit.register(_append_reads, Path(path))
+
+
+def _append_reads(path: Path) -> None:
+    main = getattr(sys.modules.get("__main__"), "__spec__", None)
+    line = json.dumps({"module": getattr(main, "name", None), "argv": sys.argv[1:], "keys": sorted(_READS or ())})
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+
+
+def _traced(value: Any, key: str) -> Any:
+    """``value`` read at ``key``: a block is wrapped so the keys read inside it are recorded."""
+    if _READS is None:
+        return value
+    if isinstance(value, Mapping):
+        return _Traced(value, key)
+    _READS.add(key)
+    return value
+
+
+class _Traced(Mapping):
+    """A read-only block of a profile that records the keys read from it (see :func:`log_reads`)."""
+
+    def __init__(self, data: Mapping, prefix: str):
+        self._data, self._prefix = data, prefix
+
+    def __getitem__(self, key: str) -> Any:
+        return _traced(self._data[key], f"{self._prefix}.{key}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
 
 
 def canonical_json(data: Any) -> str:
@@ -250,7 +303,7 @@ class Profile(Mapping):
         self.sha256 = hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
 
     def __getitem__(self, key: str) -> Any:
-        return self._data[key]
+        return _traced(self._data[key], key)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -265,7 +318,7 @@ class Profile(Mapping):
             if not isinstance(node, Mapping) or part not in node:
                 return default
             node = node[part]
-        return node
+        return _traced(node, str(key))
 
     def to_dict(self) -> dict:
         """A mutable deep copy as plain dicts/lists."""
@@ -299,11 +352,11 @@ def fingerprint(profile: Profile, section: str, kind: str, **extra: Any) -> str:
     another block leaves it unchanged. Stages put it in their run keys (``<stage>@<fingerprint>``)
     and checkpoints, which are resumed only under the same fingerprint.
     """
-    block = profile.get(section)
+    block = _thaw(profile.get(section))  # hashed whole: not a read of its keys
     if not isinstance(block, Mapping):
         raise ProfileError(f"profile {profile.name!r} has no block {section!r}")
     # json.dumps with its default separators: the digests of existing run keys and checkpoints
-    blob = json.dumps({"kind": kind, "cfg": _thaw(block), "seed": profile["seed"], **extra},
+    blob = json.dumps({"kind": kind, "cfg": block, "seed": profile["seed"], **extra},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
