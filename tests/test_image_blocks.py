@@ -40,9 +40,9 @@ def test_cifar_models_fit_32x32_images(mini):
     ntc = images.ntc_config(cfg)
     assert ntc.stages == 2 and 32 % ntc.multiple == 0  # y is 8 x 8 (4 x 4-pixel patches)
     # no Fig. 12 sweep on CIFAR-10: NTSCC is evaluated at fig11_snr_db for each eta only
-    points = images.operating_points(cfg, "ntscc")
+    points = images.evaluation_grid(cfg, "ntscc")
     assert points == [(eta, cfg["fig11_snr_db"]) for eta in cfg["eta_test"]]
-    assert images.operating_points(cfg, "deepjscc") == [(None, cfg["fig11_snr_db"])]
+    assert images.evaluation_grid(cfg, "deepjscc") == [(None, cfg["fig11_snr_db"])]
 
 
 def test_unknown_block_is_named(mini):

@@ -44,15 +44,12 @@ from ntscc.image.ntc import ImageNTC, NTCConfig
 from ntscc.image.objectives import deepjscc_objective, ntc_objective, ntscc_objective
 from ntscc.training import CheckpointError, TrainSchedule, load_weights, train, weights_digest
 from pipelines.cli import run_stage, stage_cli
+from pipelines.ntscc.evals import EVAL_COLUMNS, METHODS
 from pipelines.ntscc.keys import TRAINING_KEYS
 from pipelines.ntscc.paths import model_tag
 from pipelines.profile import load
 
 EXPERIMENT = "ntscc-images"
-METHODS = {"ntscc": "NTSCC", "comparison_i": "NTSCC w/o refinement (Comparison-I)",
-           "comparison_ii": "Transformer deep JSCC (Comparison-II)", "deepjscc": "Deep JSCC"}
-EVAL_COLUMNS = ("method", "model", "variant", "distortion", "lmbda", "eta", "train_snr_db", "snr_db", "image_id",
-                "psnr", "ms_ssim", "ms_ssim_db", "k_y", "k_z", "k_q", "k", "cbr", "run_key")
 
 
 # --------------------------------------------------------------------------- configuration
@@ -258,9 +255,10 @@ def load_model(profile, folder: Path):
     return load_weights(model, folder / "model.pt").eval(), meta
 
 
-def operating_points(cfg: dict, kind: str, distortion: str = "mse") -> list[tuple[float | None, float]]:
-    """(eta, SNR) pairs a model is evaluated at: the eta sweep at the Fig. 11 SNR, and the SNR sweep of
-    Fig. 12 (MSE, at eta_fig12) or Fig. 13 (c) (MS-SSIM, at ms_ssim.eta_fig13, default its smallest eta_test)."""
+def evaluation_grid(cfg: dict, kind: str, distortion: str = "mse") -> list[tuple[float | None, float]]:
+    """The (eta, SNR) pairs a model of ``kind`` trained for ``distortion`` is evaluated at, from the
+    block ``cfg``: the eta sweep at the Fig. 11 SNR, and the SNR sweep of Fig. 12 (MSE, at eta_fig12)
+    or Fig. 13 (c) (MS-SSIM, at ms_ssim.eta_fig13, default its smallest eta_test)."""
     if kind in ("deepjscc", "comparison_ii"):
         snrs = sorted(set(cfg.get("test_snr_db", ())) | {cfg["fig11_snr_db"]})
         return [(None, s) for s in snrs]
@@ -295,7 +293,7 @@ def cmd_evaluate(args) -> None:
     block = p.get("block", "images")
     cfg = images_cfg(profile, block)
     images = test_images(profile, Path(args.data), block)
-    points = operating_points(cfg, kind, p.get("distortion", "mse"))
+    points = evaluation_grid(cfg, kind, p.get("distortion", "mse"))
     seed = stage_seed(int(profile["seed"]), "evaluate")
     started = time.perf_counter()
     fp = fingerprint(profile, f"ntscc.{block}", "evaluate", model=meta["run_key"])
@@ -382,8 +380,8 @@ def cmd_rate_maps(args) -> None:
 def cmd_time_models(args) -> None:
     """Table III: parameters and encode + decode time per test image, every method in one run."""
     from jscc_core.digital.codecs import get_codec
-    from jscc_core.digital.mcs import NTSCC_BPG_LDPC
     from jscc_core.digital.ldpc import link_for
+    from jscc_core.digital.mcs import NTSCC_BPG_LDPC
     from jscc_core.digital.separation import frame_bits, read_image_results_csv
 
     profile = load(args.profile)
