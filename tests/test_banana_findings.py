@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from jscc_core.results import ResultRow
-from pipelines.ntscc.figures import findings, time_sharing_sdr
+from pipelines.ntscc.fig10 import fig10_findings, time_sharing_sdr
+from pipelines.ntscc.paper import printed_values
 
 
 def test_time_sharing_averages_distortion_not_decibels():
@@ -25,6 +26,7 @@ def _row(method, r, sdr):
 def test_findings_report_where_ntscc_falls_below_deep_jscc():
     rows = [_row("NTSCC", 0.5, 9.0), _row("NTSCC", 2.0, 12.0), _row("Deep JSCC", 0.5, 7.0),
             _row("Deep JSCC", 2.0, 14.0), _row("NTC + capacity", 0.5, 5.0), _row("NTC + capacity", 2.0, 20.0)]
-    (claim1, ok1, detail1), (claim2, ok2, detail2) = findings(rows)
+    r_range = printed_values().value("fig10", "ntscc_above_ntc_capacity_r")  # [0.25, 0.9]
+    (claim1, ok1, detail1), (claim2, ok2, detail2) = fig10_findings(rows, r_range)
     assert not ok1 and "R=2" in detail1
     assert ok2 and "+4.00 dB at R = 0.500" in detail2

@@ -13,7 +13,9 @@ import pytest
 from jscc_core.digital.codecs import get_codec
 from jscc_core.digital.separation import ImageResult, write_image_results_csv
 from jscc_core.results import read_results_csv
-from pipelines.ntscc import image_figures as imf
+from pipelines.ntscc import fig08, fig11, fig13, fig17, table1, table2, table3
+from pipelines.ntscc.evals import EVAL_COLUMNS, METHODS
+from pipelines.ntscc.rd import LDPC_MCS
 from pipelines.profile import load
 
 IMAGES = ("kodim01", "kodim02")
@@ -40,14 +42,14 @@ def write_eval(root: Path, model: str, variant: str, points, distortion: str = "
     path = folder / "eval.csv"
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(imf.EVAL_COLUMNS)
+        w.writerow(EVAL_COLUMNS)
         for eta, cbr, psnr, *at in points:
             test_snr = at[0] if at else snr
             for j, image in enumerate(images):
                 p = psnr + (0.2 if j else -0.2)
                 ms = 1 - 10 ** (-(p - 10) / 10)  # MS-SSIM in dB = PSNR - 10
                 k = cbr * 3 * 512 * 768
-                w.writerow([imf.LEARNED[variant], model, variant, distortion, "" if lmbda is None else lmbda,
+                w.writerow([METHODS[variant], model, variant, distortion, "" if lmbda is None else lmbda,
                             "" if eta is None else eta, snr, test_snr, image, p, ms, -10 * math.log10(1 - ms),
                             0.9 * k, 0.08 * k, 0.02 * k, k, cbr, f"eval_{model}@abc"])
     path.with_suffix(".json").write_text(json.dumps({
@@ -57,7 +59,7 @@ def write_eval(root: Path, model: str, variant: str, points, distortion: str = "
     return path
 
 
-def write_sweep(root: Path, snr: float = 10.0, images: tuple[str, ...] = IMAGES, ldpc: str = imf.LDPC_MCS,
+def write_sweep(root: Path, snr: float = 10.0, images: tuple[str, ...] = IMAGES, ldpc: str = LDPC_MCS,
                 name: str = "kodak_cbr") -> Path:
     rows = []
     for mcs, gain, mode in ((ldpc, 0.0, "abstraction"), ("capacity", 0.5, "ideal")):
@@ -100,15 +102,10 @@ def _findings(out: Path) -> dict[str, dict]:
     return {f["claim"]: f for f in json.loads(out.with_suffix(".json").read_text())["extra"]["findings"]}
 
 
-def test_upper_envelope_drops_dominated_points():
-    idx = imf.upper_envelope([0.1, 0.2, 0.2, 0.3, 0.15], [30, 32, 31, 31.5, 29])
-    assert idx.tolist() == [0, 1]
-
-
 def test_fig11_ntscc_above_deep_jscc(profile, tmp_path):
     evals, sweep = rd_inputs(tmp_path, ntscc_offset=1.0)
     out = tmp_path / "reports" / "fig11.pdf"
-    imf.render_fig11(profile, evals, sweep, out, 10.0)
+    fig11.render(profile, evals, sweep, out, 10.0)
     assert out.read_bytes()[:4] == b"%PDF"
     rows = read_results_csv(out.with_suffix(".csv"))
     assert {r.panel for r in rows} == {"kodak"} and {r.source for r in rows} == {"ours"}
@@ -135,7 +132,7 @@ def test_fig11_findings_fail_when_ntscc_is_below(profile, tmp_path):
     # NTSCC 1 dB below the anchor, Deep JSCC 0.5 dB above NTSCC everywhere
     evals, sweep = rd_inputs(tmp_path, ntscc_offset=-1.0, dj_gap=lambda r: -0.5)
     out = tmp_path / "fig11.pdf"
-    imf.render_fig11(profile, evals, sweep, out, 10.0)
+    fig11.render(profile, evals, sweep, out, 10.0)
     f = _findings(out)
     assert not f["NTSCC above Deep JSCC on Kodak (PSNR)"]["holds"]
     assert not f["NTSCC's PSNR gain over Deep JSCC grows with CBR on Kodak"]["holds"]
@@ -146,7 +143,7 @@ def test_fig11_findings_fail_when_ntscc_is_below(profile, tmp_path):
 def test_table1_paper_rows_beside_ours(profile, tmp_path):
     evals, sweep = rd_inputs(tmp_path, ntscc_offset=1.0)
     out = tmp_path / "table1.pdf"
-    imf.render_table1(profile, evals, sweep, out, 10.0)
+    table1.render(profile, evals, sweep, out, 10.0)
     assert out.read_bytes()[:4] == b"%PDF"
     rows = read_results_csv(out.with_suffix(".csv"))
     paper = {(r.method, r.dataset, r.metric): r.value for r in rows if r.source == "paper"}
@@ -169,23 +166,24 @@ def test_fig11_and_table1_take_a_cifar10_panel_with_its_own_ldpc_anchor(profile,
     kodak = rd_inputs(tmp_path / "kodak", ntscc_offset=1.0)
     cifar = rd_inputs(tmp_path / "cifar", ntscc_offset=-1.0, images=CIFAR, ldpc="16QAM 2/3 k256", name="cifar_cbr")
     out = tmp_path / "fig11.pdf"
-    imf.render_fig11(profile, *kodak, out, 10.0, panels=[cifar])
+    fig11.render(profile, *kodak, out, 10.0, panels=[cifar])
     rows = read_results_csv(out.with_suffix(".csv"))
     assert {r.panel for r in rows} == {"kodak", "cifar10"}
     anchors = {r.dataset: r.extra["anchor_mcs"] for r in rows if r.metric == "bd_cbr_percent"}
-    assert anchors == {"kodak": imf.LDPC_MCS, "cifar10": "16QAM 2/3 k256"}
+    assert anchors == {"kodak": LDPC_MCS, "cifar10": "16QAM 2/3 k256"}
     f = _findings(out)
     assert f["NTSCC above Deep JSCC on Kodak (PSNR)"]["holds"]
     assert not f[f"NTSCC's BD-CBR vs {LABEL} + LDPC is negative on CIFAR10"]["holds"]
     assert "CLIC2021" in " ".join(json.loads(out.with_suffix(".json").read_text())["extra"]["notes"])
 
     table = tmp_path / "table1.pdf"
-    imf.render_table1(profile, *kodak, table, 10.0, panels=[cifar])
-    ours = {(r.method, r.dataset, r.metric): r for r in read_results_csv(table.with_suffix(".csv")) if r.source == "ours"}
+    table1.render(profile, *kodak, table, 10.0, panels=[cifar])
+    rows = read_results_csv(table.with_suffix(".csv"))
+    ours = {(r.method, r.dataset, r.metric): r for r in rows if r.source == "ours"}
     assert ours[("NTSCC", "kodak", "bd_cbr_percent")].value < 0 < ours[("NTSCC", "cifar10", "bd_cbr_percent")].value
     assert ours[("NTSCC", "clic2021", "bd_cbr_percent")].extra["reason"] == "not run"
     with pytest.raises(ValueError, match="same data set"):
-        imf.render_table1(profile, *kodak, table, 10.0, panels=[kodak])
+        table1.render(profile, *kodak, table, 10.0, panels=[kodak])
 
 
 def test_bd_is_na_when_curves_do_not_overlap(profile, tmp_path):
@@ -193,7 +191,7 @@ def test_bd_is_na_when_curves_do_not_overlap(profile, tmp_path):
     ntscc = [(eta, r, 45.0 + 10 * r) for eta, r in zip((0.05, 0.1, 0.15, 0.2), (0.3, 0.4, 0.5, 0.6))]
     evals = [write_eval(tmp_path, "ntscc_mse_lam4", "ntscc", ntscc)]
     out = tmp_path / "table1.pdf"
-    imf.render_table1(profile, evals, write_sweep(tmp_path), out, 10.0)
+    table1.render(profile, evals, write_sweep(tmp_path), out, 10.0)
     rows = read_results_csv(out.with_suffix(".csv"))
     ntscc_bd = [r for r in rows if r.source == "ours" and r.method == "NTSCC" and r.dataset == "kodak"]
     assert len(ntscc_bd) == 2
@@ -208,8 +206,8 @@ def test_fig13_and_table2_on_ms_ssim_models(profile, tmp_path):
     evals, sweep = rd_inputs(tmp_path, ntscc_offset=1.0, distortion="ms_ssim")
     mse_evals, _ = rd_inputs(tmp_path / "mse", ntscc_offset=1.0)
     fig, table = tmp_path / "fig13.pdf", tmp_path / "table2.pdf"
-    imf.render_fig13(profile, evals + mse_evals, sweep, fig, 10.0)  # the MSE-trained models are left out
-    imf.render_table2(profile, evals, sweep, table, 10.0)
+    fig13.render(profile, evals + mse_evals, sweep, fig, 10.0)  # the MSE-trained models are left out
+    table2.render(profile, evals, sweep, table, 10.0)
     prov = json.loads(fig.with_suffix(".json").read_text())
     assert "run-ntscc_ms_ssim_lam1" in prov["mlflow_run_ids"]
     assert not any("_mse_" in r for r in prov["mlflow_run_ids"])
@@ -227,7 +225,7 @@ def test_fig13_and_table2_on_ms_ssim_models(profile, tmp_path):
     ours = {r.metric: r.value for r in rows if r.source == "ours" and r.method == "NTSCC" and r.dataset == "kodak"}
     assert ours["bd_ms_ssim_db"] == pytest.approx(1.0, abs=0.1)
     with pytest.raises(ValueError, match="no NTSCC operating point trained for mse"):  # MSE figure, MS-SSIM models
-        imf.render_fig11(profile, evals, sweep, tmp_path / "fig11.pdf", 10.0)
+        fig11.render(profile, evals, sweep, tmp_path / "fig11.pdf", 10.0)
 
 
 def write_snr_sweep(root: Path, ratios: tuple[float, ...] = (0.0625,), snrs=(0.0, 4.0, 8.0, 12.0)) -> Path:
@@ -264,7 +262,7 @@ def test_fig13_panel_c_ms_ssim_versus_snr(profile, tmp_path):
              write_eval(tmp_path, "deepjscc_ms_ssim_c3", "deepjscc", [(None, 0.0625, 22.0 + 0.3 * s, s)
                                                                      for s in snrs], "ms_ssim", lmbda=None)]
     out = tmp_path / "fig13.pdf"
-    imf.render_fig13(profile, evals, sweep, out, 10.0, snr_sweep=write_snr_sweep(tmp_path))
+    fig13.render(profile, evals, sweep, out, 10.0, snr_sweep=write_snr_sweep(tmp_path))
     rows = [r for r in read_results_csv(out.with_suffix(".csv")) if r.panel == "kodak_snr"]
     ntscc = sorted((r for r in rows if r.method == "NTSCC"), key=lambda r: r.snr_db)
     assert [r.snr_db for r in ntscc] == list(snrs)
@@ -284,13 +282,13 @@ def test_fig13_panel_c_ms_ssim_versus_snr(profile, tmp_path):
                      [(0.1, 0.03, 20.0, 10.0)], "ms_ssim", lmbda=0.25),
           write_eval(worse, "deepjscc_ms_ssim_c3", "deepjscc", [(None, 0.0625, 25.0, s) for s in snrs], "ms_ssim",
                      lmbda=None)]
-    imf.render_fig13(profile, ev, sweep, worse / "fig13.pdf", 10.0, snr_sweep=write_snr_sweep(worse))
+    fig13.render(profile, ev, sweep, worse / "fig13.pdf", 10.0, snr_sweep=write_snr_sweep(worse))
     f = _findings(worse / "fig13.pdf")["NTSCC above Deep JSCC at every test SNR on Kodak (MS-SSIM, R <= 0.0625)"]
     assert not f["holds"] and "-1.00" in f["detail"]
     two = tmp_path / "two"
     two.mkdir()
     with pytest.raises(ValueError, match="one bandwidth ratio"):
-        imf.render_fig13(profile, evals, sweep, two / "fig13.pdf", 10.0,
+        fig13.render(profile, evals, sweep, two / "fig13.pdf", 10.0,
                          snr_sweep=write_snr_sweep(two, ratios=(0.0625, 0.125)))
 
 
@@ -310,10 +308,10 @@ def _ablation(root: Path, order: tuple[float, float, float]) -> tuple[list[Path]
 def test_fig17_ablation_findings(profile, tmp_path, order, holds):
     evals, sweep = _ablation(tmp_path, order)
     out = tmp_path / "fig17.pdf"
-    imf.render_fig17(profile, evals, sweep, out, 10.0)
+    fig17.render(profile, evals, sweep, out, 10.0)
     assert out.read_bytes()[:4] == b"%PDF"
     methods = {r.method for r in read_results_csv(out.with_suffix(".csv"))}
-    assert methods == {imf.LEARNED["ntscc"], imf.LEARNED["comparison_i"], imf.LEARNED["comparison_ii"],
+    assert methods == {METHODS["ntscc"], METHODS["comparison_i"], METHODS["comparison_ii"],
                        f"{LABEL} + LDPC"}
     f = _findings(out)
     assert f["refinement adds PSNR (NTSCC above Comparison-I)"]["holds"] is holds
@@ -344,7 +342,7 @@ def write_maps(root: Path, rate_follows_texture: bool) -> Path:
 @pytest.mark.parametrize("follows", [True, False])
 def test_fig08_rate_maps_and_complexity(profile, tmp_path, follows):
     out = tmp_path / "fig08.pdf"
-    imf.render_fig08(profile, write_maps(tmp_path, follows), out)
+    fig08.render(profile, write_maps(tmp_path, follows), out)
     assert out.read_bytes()[:4] == b"%PDF"
     rows = read_results_csv(out.with_suffix(".csv"))
     assert {r.panel for r in rows} == {"b", "c", "d"} and {r.dataset for r in rows} == {"kodak"}
@@ -365,7 +363,7 @@ def test_table3_timing_beside_the_paper(profile, tmp_path):
         "run_id": "run-timing", "run_key": "ntscc_table3@jkl", "model_run_ids": ["m1", "m2"], "device": "cpu",
         "threads": 2, "wall_time_s": 9.0}))
     out = tmp_path / "table3.pdf"
-    imf.main(["table3", "--profile", "mini", "--timing", str(timing), "--out", str(out)])
+    table3.main(["--profile", "mini", "--timing", str(timing), "--out", str(out)])
     assert out.read_bytes()[:4] == b"%PDF"
     rows = read_results_csv(out.with_suffix(".csv"))
     paper = {(r.method, r.dataset, r.metric): r.value for r in rows if r.source == "paper"}
@@ -382,17 +380,17 @@ def test_missing_inputs_name_the_file(tmp_path, capsys):
     evals, sweep = rd_inputs(tmp_path, ntscc_offset=1.0)
     missing = tmp_path / "nope" / "eval.csv"
     with pytest.raises(SystemExit) as exc:
-        imf.main(["fig11", "--profile", "mini", "--eval", str(evals[0]), str(missing), "--sweep-csv", str(sweep),
+        fig11.main(["--profile", "mini", "--eval", str(evals[0]), str(missing), "--sweep-csv", str(sweep),
                   "--out", str(tmp_path / "fig11.pdf")])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert str(missing) in err and "Traceback" not in err
     evals[0].with_suffix(".json").unlink()
     with pytest.raises(SystemExit) as exc:
-        imf.main(["table1", "--profile", "mini", "--eval", *map(str, evals), "--sweep-csv", str(sweep),
+        table1.main(["--profile", "mini", "--eval", *map(str, evals), "--sweep-csv", str(sweep),
                   "--out", str(tmp_path / "table1.pdf")])
     assert exc.value.code == 2 and str(evals[0].with_suffix(".json")) in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
-        imf.main(["fig08", "--profile", "mini", "--out", str(tmp_path / "fig08.pdf")])
-    assert exc.value.code == 2 and "fig08 needs --maps" in capsys.readouterr().err
+        fig08.main(["--profile", "mini", "--out", str(tmp_path / "fig08.pdf")])
+    assert exc.value.code == 2 and "required: --maps" in capsys.readouterr().err
     assert not (tmp_path / "fig11.pdf").exists() and not (tmp_path / "table1.pdf").exists()

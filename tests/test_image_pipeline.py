@@ -56,11 +56,11 @@ def test_every_stage_declares_the_profile_keys_it_reads(built):
 
 @pytest.mark.slow
 def test_rate_accounting_in_the_evaluations(built):
-    from pipelines.ntscc.image_figures import read_eval
+    from pipelines.ntscc.evals import read_ntscc_eval
 
     def read_eval_csv(path):
         return [{k: (float(v) if k in ("k", "k_y", "k_z", "k_q", "cbr") else v) for k, v in r.items()}
-                for r in read_eval(path).rows]
+                for r in read_ntscc_eval(path).rows]
 
     rows = read_eval_csv(built / ROOT / "ntscc_mse_lam64/eval.csv")
     assert {r["image_id"] for r in rows} == {"kodim01", "kodim02"}

@@ -1,10 +1,10 @@
-"""Stage entry points for NTSCC's banana-source experiments (Figs. 9 and 10).
+"""Stage entry points for NTSCC's banana-source experiments (Figs. 9 and 10): training and
+evaluation; the figures are drawn from the evaluation by ``pipelines.ntscc.fig09`` and ``fig10``.
 
     python -m pipelines.ntscc.banana train-ntc      --profile mini --lmbda 0.00390625 --out DIR
     python -m pipelines.ntscc.banana train-ntscc    --profile mini --lmbda 0.00390625 --ntc DIR/model.pt --out DIR
     python -m pipelines.ntscc.banana train-deepjscc --profile mini --channel-uses 4 --out DIR
     python -m pipelines.ntscc.banana evaluate       --profile mini --models results/mini/ntscc/banana --out DIR
-    python -m pipelines.ntscc.banana fig09|fig10    --profile mini --eval DIR --out reports/ntscc/figNN.pdf
 
 Training state is checkpointed under checkpoints/<profile>/ (not a declared
 output, so an interrupted stage resumes where it stopped when run again).
@@ -210,13 +210,6 @@ def cmd_evaluate(args) -> None:
         run.log_artifact(out / "points.csv")
 
 
-def cmd_figure(args) -> None:
-    from pipelines.ntscc import figures
-
-    profile = load(args.profile)
-    figures.render(args.command, profile, Path(args.eval), Path(args.out))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser, add = stage_cli("python -m pipelines.ntscc.banana", __doc__)
     add("train-ntc", cmd_train_ntc).add_argument("--lmbda", type=float, required=True)
@@ -225,8 +218,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ntc", required=True, help="pretrained NTC weights (Algorithm 1, line 1)")
     add("train-deepjscc", cmd_train_deepjscc).add_argument("--channel-uses", type=int, required=True)
     add("evaluate", cmd_evaluate).add_argument("--models", required=True)
-    for fig in ("fig09", "fig10"):
-        add(fig, cmd_figure).add_argument("--eval", required=True)
     run_stage(parser, argv, (ProfileError, CheckpointError))  # a user's mistake: say what, no traceback
 
 
