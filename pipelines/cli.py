@@ -23,7 +23,8 @@ def stage_cli(prog: str, doc: str | None) -> tuple[argparse.ArgumentParser, Call
     return parser, add
 
 
-def run_stage(parser: argparse.ArgumentParser, argv: list[str] | None, user_errors: tuple[type[BaseException], ...]) -> None:
+def run_stage(parser: argparse.ArgumentParser, argv: list[str] | None,
+              user_errors: tuple[type[BaseException], ...]) -> None:
     """Parse ``argv`` and run the subcommand; a user's mistake (``user_errors``) exits 2 with one line, no traceback."""
     args = parser.parse_args(argv)
     try:

@@ -21,25 +21,27 @@ import numpy as np
 import torch
 
 from jscc_core.determinism import seed_everything, stage_seed
+from jscc_core.profiles import ProfileError, fingerprint
 from jscc_core.tracking import track_run
 from ntscc.banana import evaluate as ev
 from ntscc.banana.models import NTC, NTSCC, DeepJSCC
 from ntscc.banana.objectives import deepjscc_loss, ntc_loss, ntscc_loss
 from ntscc.banana.source import BananaSource
-from jscc_core.profiles import ProfileError, fingerprint
 from ntscc.training import CheckpointError, TrainSchedule, load_weights, train
-from pipelines.ntscc.checks import check_banana, ntc_lambdas, ntscc_etas, ntscc_lambdas
-from pipelines.paths import lambda_tag
 from pipelines.cli import run_stage, stage_cli
+from pipelines.ntscc.checks import check_banana, check_banana_models, ntc_lambdas, ntscc_etas, ntscc_lambdas
+from pipelines.paths import lambda_tag
 from pipelines.profile import load as load_profile
 
 EXPERIMENT = "ntscc-banana"
 
 
-def load(ref: str | None):
-    """The profile, validated, including the banana constraints the schema cannot express."""
+def load(ref: str | None, check=check_banana):
+    """The profile, validated against the schema and by ``check`` (the banana constraints the schema
+    cannot express, limited to the keys the command reads)."""
     profile = load_profile(ref)
-    check_banana(profile)
+    if check is not None:
+        check(profile)
     return profile
 
 
@@ -90,14 +92,14 @@ def _train_stage(args, profile, kind: str, make_model, loss_fn, params: dict) ->
 
 
 def cmd_train_ntc(args) -> None:
-    profile = load(args.profile)
+    profile = load(args.profile, check=None)
     cfg = profile.get("ntscc.banana")
     _train_stage(args, profile, "ntc", lambda: build("ntc", cfg), ntc_loss(args.lmbda),
                  {"lmbda": args.lmbda, "tag": lambda_tag(args.lmbda)})
 
 
 def cmd_train_ntscc(args) -> None:
-    profile = load(args.profile)
+    profile = load(args.profile, check=check_banana_models)
     cfg = profile.get("ntscc.banana")
 
     def make_model():
@@ -113,10 +115,11 @@ def cmd_train_ntscc(args) -> None:
 
 
 def cmd_train_deepjscc(args) -> None:
-    profile = load(args.profile)
+    profile = load(args.profile, check=None)
     cfg = profile.get("ntscc.banana")
     k = args.channel_uses
-    _train_stage(args, profile, "deepjscc", lambda: build("deepjscc", cfg, channel_uses=k), deepjscc_loss(cfg["snr_db"]),
+    _train_stage(args, profile, "deepjscc", lambda: build("deepjscc", cfg, channel_uses=k),
+                 deepjscc_loss(cfg["snr_db"]),
                  {"channel_uses": k, "tag": f"k{k}", "snr_db": cfg["snr_db"]})
 
 

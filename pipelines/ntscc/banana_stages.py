@@ -12,7 +12,8 @@ CORE = "packages/core/src/jscc_core"
 # Code the numbers depend on (tracking and provenance code left out, so editing it retrains nothing).
 TRAIN_CODE = ("pipelines/ntscc/banana.py", "packages/ntscc/src/ntscc/banana", "packages/ntscc/src/ntscc/rate.py",
               "packages/ntscc/src/ntscc/training.py", f"{CORE}/channels.py", f"{CORE}/determinism.py")
-FIGURE_CODE = ("pipelines/figures", "pipelines/ntscc/banana_maps.py", f"{CORE}/results.py")
+FIGURE_CODE = ("pipelines/figures", "pipelines/ntscc/banana_maps.py", "pipelines/ntscc/paper.py",
+               "pipelines/ntscc/paper_values.yaml", f"{CORE}/results.py")
 RUN_KEYS = ("seed", "threads")
 BANANA = "ntscc.banana"
 # Profile keys each kind of training reads besides its schedule ntscc.banana.<kind>.
@@ -21,7 +22,7 @@ TRAIN_KEYS = {
     "ntscc": ("train_samples", "hidden", "rate_values", "snr_db", "ntscc_models"),
     "deepjscc": ("train_samples", "hidden", "snr_db"),
 }
-EVAL_KEYS = ("test_samples", "hidden", "rate_values", "snr_db", "ntscc_models", "ntc_capacity_lambdas",
+EVAL_KEYS = ("train_samples", "test_samples", "hidden", "rate_values", "snr_db", "ntscc_models", "ntc_capacity_lambdas",
              "deepjscc_channel_uses", "maps")
 
 

@@ -23,19 +23,26 @@ def ntc_lambdas(cfg) -> list[float]:
     return sorted(set(ntscc_lambdas(cfg)) | set(cfg["ntc_capacity_lambdas"]), reverse=True)
 
 
-def check_banana(profile) -> None:
-    """``ntscc.banana``: distinct lambdas, maps.lmbda one of them, increasing rate values."""
+def check_banana_models(profile) -> None:
+    """``ntscc.banana`` as NTSCC training reads it: distinct lambdas, increasing rate values."""
     cfg = profile.get("ntscc.banana")
     where = f"profile {profile.name!r}: ntscc.banana"
     lambdas = ntscc_lambdas(cfg)
     if len(set(lambdas)) != len(lambdas):
         raise ProfileError(f"{where}.ntscc_models lists a lmbda twice: {lambdas}")
-    if cfg["maps"]["lmbda"] not in lambdas:
-        raise ProfileError(f"{where}.maps.lmbda = {cfg['maps']['lmbda']} is not the lmbda of one of "
-                           f"ntscc.banana.ntscc_models {lambdas}")
     values = list(cfg["rate_values"])
     if values != sorted(set(values)):
         raise ProfileError(f"{where}.rate_values must be strictly increasing, got {values}")
+
+
+def check_banana(profile) -> None:
+    """All of ``ntscc.banana``: the models (:func:`check_banana_models`) and maps.lmbda one of their lambdas."""
+    check_banana_models(profile)
+    cfg = profile.get("ntscc.banana")
+    lambdas = ntscc_lambdas(cfg)
+    if cfg["maps"]["lmbda"] not in lambdas:
+        raise ProfileError(f"profile {profile.name!r}: ntscc.banana.maps.lmbda = {cfg['maps']['lmbda']} is not the "
+                           f"lmbda of one of ntscc.banana.ntscc_models {lambdas}")
 
 
 def check_images(profile) -> None:

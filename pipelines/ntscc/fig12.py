@@ -41,8 +41,7 @@ from pipelines.figures.page import new_figure, write_page
 from pipelines.ntscc.evals import OperatingPoint, mean_operating_points, read_ntscc_eval
 from pipelines.ntscc.rd import learned_curves
 from pipelines.profile import load
-from pipelines.separation.run import load_tables
-from pipelines.separation.sweeps import sweep_schemes
+from pipelines.separation.sweeps import load_tables, sweep_schemes
 
 FIG = "fig12"
 CLIFF_DROP_DB = 3.0  # a "cliff": PSNR falls by more than this below the SNR the MCS was chosen for

@@ -28,8 +28,9 @@ MODEL_CODE = ("packages/ntscc/src/ntscc/image", "packages/ntscc/src/ntscc/rate.p
               f"{CORE}/channels.py", f"{CORE}/capacity.py", f"{CORE}/images.py", f"{CORE}/determinism.py",
               f"{CORE}/digital/mcs.py", "pipelines/ntscc/images.py", "pipelines/ntscc/keys.py")
 EVAL_CODE = MODEL_CODE + (f"{CORE}/metrics.py",)
-FIGURE_CODE = ("pipelines/figures", "pipelines/ntscc/rd.py", "pipelines/ntscc/paper_values.yaml",
-               f"{CORE}/results.py", f"{CORE}/bd.py")
+FIGURE_CODE = ("pipelines/figures", "pipelines/ntscc/rd.py", "pipelines/ntscc/rd_pages.py", "pipelines/ntscc/evals.py",
+               "pipelines/ntscc/paper.py", "pipelines/ntscc/paper_values.yaml", f"{CORE}/results.py", f"{CORE}/bd.py",
+               f"{CORE}/metrics.py")
 
 
 class _Builder:

@@ -1,13 +1,17 @@
 """Stage entry points for NTSCC on images (Sections IV-C..E): training, evaluation, rate maps, timing.
 
-    python -m pipelines.ntscc.images train-ntc        --profile mini --lmbda 64 --out DIR
-    python -m pipelines.ntscc.images train-ntscc      --profile mini --lmbda 64 --ntc DIR/model.pt --out DIR [--variant comparison_i]
-    python -m pipelines.ntscc.images train-ntscc      --profile mini --lmbda 0.0625 --distortion ms_ssim --init DIR/model.pt --out DIR
-    python -m pipelines.ntscc.images train-deepjscc   --profile mini --c-out 3 [--distortion ms_ssim --init DIR/model.pt] --out DIR
+    python -m pipelines.ntscc.images train-ntc --profile mini --lmbda 64 --out DIR
+    python -m pipelines.ntscc.images train-ntscc --profile mini --lmbda 64 --ntc DIR/model.pt --out DIR \\
+        [--variant comparison_i]
+    python -m pipelines.ntscc.images train-ntscc --profile mini --lmbda 0.0625 --distortion ms_ssim \\
+        --init DIR/model.pt --out DIR
+    python -m pipelines.ntscc.images train-deepjscc --profile mini --c-out 3 \\
+        [--distortion ms_ssim --init DIR/model.pt] --out DIR
     python -m pipelines.ntscc.images train-comparison-ii --profile mini --cbr 0.0625 --ntc DIR/model.pt --out DIR
-    python -m pipelines.ntscc.images evaluate         --profile mini --model DIR --data data
-    python -m pipelines.ntscc.images rate-maps        --profile mini --models DIR... --data data --out DIR
-    python -m pipelines.ntscc.images time-models      --profile mini --ntscc DIR --deepjscc DIR --sweep-csv CSV --data data --out DIR
+    python -m pipelines.ntscc.images evaluate --profile mini --model DIR --data data
+    python -m pipelines.ntscc.images rate-maps --profile mini --models DIR... --data data --out DIR
+    python -m pipelines.ntscc.images time-models --profile mini --ntscc DIR --deepjscc DIR --sweep-csv CSV \\
+        --data data --out DIR
 
 Every command reads the profile block ``ntscc.images`` (Kodak, 4-stage g_a) unless given
 ``--block cifar`` (``ntscc.cifar``: CIFAR-10, 2-stage g_a, Fig. 11(a) and Table I's CIFAR row).
@@ -32,7 +36,15 @@ import torch
 
 from jscc_core.channels import ComplexAWGN
 from jscc_core.determinism import seed_everything, stage_seed
-from jscc_core.images import CIFAR_SETS, RandomCrops, dataset_entry, load_cifar_subset, load_dataset, load_entry_images, to_tensor
+from jscc_core.images import (
+    CIFAR_SETS,
+    RandomCrops,
+    dataset_entry,
+    load_cifar_subset,
+    load_dataset,
+    load_entry_images,
+    to_tensor,
+)
 from jscc_core.metrics import ms_ssim, ms_ssim_db, psnr
 from jscc_core.profiles import ProfileError, fingerprint
 from jscc_core.registry import RegistryError, entry_checksums
@@ -341,7 +353,8 @@ def cmd_evaluate(args) -> None:
         mean_psnr = float(np.mean([r["psnr"] for r in rows]))
         run.log_metrics({"mean_psnr": mean_psnr, "seconds": wall})
         run.log_artifact(out)
-        info = {"run_id": run.run_id, "run_key": run_key, "model_run_id": meta["run_id"], "model_run_key": meta["run_key"],
+        info = {"run_id": run.run_id, "run_key": run_key, "model_run_id": meta["run_id"],
+                "model_run_key": meta["run_key"],
                 "wall_time_s": round(wall, 3), "parameters": meta["parameters"],
                 "train_wall_time_s": meta["wall_time_s"], "data_checksums": data_checksums(profile, block)}
         (folder / "eval.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
@@ -407,7 +420,8 @@ def cmd_time_models(args) -> None:
         methods[label] = {"parameters": meta["parameters"], "seconds_per_image": float(np.mean(times)),
                           "images": len(times), "model": meta["name"]}
     # HEVC-intra + LDPC: encode at the quality the sweep chose at R = 1/16, LDPC encode, BP decode, HEVC decode
-    sweep = [r for r in read_image_results_csv(args.sweep_csv) if r.mcs == NTSCC_BPG_LDPC.name and r.quality is not None]
+    sweep = [r for r in read_image_results_csv(args.sweep_csv)
+             if r.mcs == NTSCC_BPG_LDPC.name and r.quality is not None]
     ratio = min({r.bandwidth_ratio for r in sweep}, key=lambda r: abs(r - 1 / 16))
     quality = {r.image_id: r.quality for r in sweep if r.bandwidth_ratio == ratio}
     codec, link = get_codec(profile.get("separation")["codec"]), link_for(NTSCC_BPG_LDPC)

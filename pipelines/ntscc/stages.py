@@ -21,12 +21,13 @@ def fig12_stage(profile, profile_ref: str) -> Stage:
         cmd=f"{PYTHON} -m pipelines.ntscc.fig12 --profile {profile_ref} --sweep-csv {csv} "
             f"--bler-dir {bler_dir(profile)} "
             f"--eval {' '.join(evals)} --out reports/ntscc/fig12.pdf",
-        deps=("pipelines/ntscc/fig12.py", "pipelines/figures", "pipelines/separation/sweeps.py",
-              "packages/core/src/jscc_core/results.py", csv, meta)
+        deps=("pipelines/ntscc/fig12.py", "pipelines/figures", "pipelines/ntscc/rd.py", "pipelines/ntscc/evals.py",
+              "pipelines/separation/sweeps.py", "packages/core/src/jscc_core/results.py", csv, meta)
         + tuple(evals) + tuple(e.replace(".csv", ".json") for e in evals)
         + bler_tables_needed(profile, sweep_schemes(profile.get("separation")["sweeps"][sweep])),
         outs=figure_outs("ntscc", "fig12"),
-        params=("seed", "ntscc.fig12", "separation.mode", f"separation.sweeps.{sweep}"), pipeline="ntscc",
+        params=("seed", "ntscc.fig12", "separation.mode", "separation.codec", f"separation.sweeps.{sweep}"),
+        pipeline="ntscc",
         runtime_min=5)
 
 

@@ -19,16 +19,16 @@ import time
 from pathlib import Path
 
 from jscc_core.determinism import library_versions, seed_everything
-from jscc_core.digital.abstraction import BlerTable, measure_bler
+from jscc_core.digital.abstraction import measure_bler
 from jscc_core.digital.mcs import AWGN_ENVELOPE
-from jscc_core.digital.separation import CAPACITY, evaluate_separation, mean_colour, parse_mcs, write_image_results_csv
+from jscc_core.digital.separation import evaluate_separation, mean_colour, parse_mcs, write_image_results_csv
 from jscc_core.images import dataset_entry, load_dataset
 from jscc_core.profiles import ProfileError
 from jscc_core.registry import RegistryError, entry_checksums
 from jscc_core.tracking import track_run
 from pipelines.cli import run_stage, stage_cli
 from pipelines.profile import load
-from pipelines.separation.sweeps import bler_grid, mcs_tag, sweep_schemes
+from pipelines.separation.sweeps import bler_grid, load_tables, mcs_tag, sweep_schemes
 
 EXPERIMENT = "separation"
 
@@ -42,18 +42,6 @@ def _dump(path: Path, obj: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
-
-
-def load_tables(folder: Path, schemes: list) -> list[BlerTable]:
-    tables = []
-    for m in schemes:
-        if m == CAPACITY:
-            continue
-        path = folder / f"{mcs_tag(m)}.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"no BLER table for {m.name}: {path} (stage separation_bler_{mcs_tag(m)})")
-        tables.append(BlerTable.load(path))
-    return tables
 
 
 def cmd_bler(args) -> None:

@@ -3,6 +3,9 @@ file tags of MCSs, and the Es/N0 grid of a BLER table.  Read by the separation s
 entry points and every figure that draws a separation curve."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from jscc_core.digital.abstraction import BlerTable
 from jscc_core.digital.mcs import AWGN_ENVELOPE, MCS, snr_threshold_db
 from jscc_core.digital.separation import CAPACITY, mcs_short_name, parse_mcs
 from pipelines.paths import bler_dir
@@ -30,6 +33,20 @@ def sweep_schemes(sweep: dict) -> list:
         items = list(AWGN_ENVELOPE) if key == "envelope" else [CAPACITY] if key == CAPACITY else [parse_mcs(name)]
         out += [m for m in items if m not in out]
     return out
+
+
+def load_tables(folder: Path, schemes: list) -> list[BlerTable]:
+    """The measured BLER tables in ``folder`` of every MCS of ``schemes`` ('capacity' needs none); a
+    missing one is a FileNotFoundError naming the stage that writes it."""
+    tables = []
+    for m in schemes:
+        if m == CAPACITY:
+            continue
+        path = folder / f"{mcs_tag(m)}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"no BLER table for {m.name}: {path} (stage separation_bler_{mcs_tag(m)})")
+        tables.append(BlerTable.load(path))
+    return tables
 
 
 def bler_table_path(profile, mcs: MCS) -> str:
