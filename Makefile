@@ -1,6 +1,8 @@
 # make          set up .venv (first time) and regenerate NTSCC Fig. 10 on the mini profile
 # make test     set up .venv (first time) and run the test suite
 # make figures  every figure and table target of the default profile
+# make cluster-test  the tiny Fig. 10 on a one-node SLURM cluster and one stage tracked to an
+#               MLflow server, both on this machine (installs slurm-wlm and munge if missing)
 VENV ?= .venv
 BIN := $(VENV)/bin
 # The research data beside a checkout of this project, when present, is the data mirror.
@@ -27,3 +29,9 @@ test: setup
 
 dvc-check: setup
 	$(BIN)/python -m pipelines.stages dvc --check
+
+# scripts/cluster-test.sh: compares SLURM's Fig. 10 CSV with a local run's, reads a stage's run
+# back from the MLflow server, prints wall times; stops every daemon it started.
+.PHONY: cluster-test
+cluster-test: setup
+	@JSCC_VENV=$(VENV) scripts/cluster-test.sh
