@@ -68,13 +68,14 @@ start_munge() {
 }
 
 write_conf() {
-  local host node_line mem
+  local host node_line mem cpus
   host=$(hostname -s)
   # slurmd -C prints this host's NodeName=... CPUs=... RealMemory=... line.
   node_line=$(slurmd -C | head -n1) || die "slurmd -C could not describe this host"
   case $node_line in NodeName=*) ;; *) die "unexpected slurmd -C output: $node_line" ;; esac
   mem=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$node_line")
-  [ -n "$mem" ] || die "slurmd -C gave no RealMemory: $node_line"
+  cpus=$(sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' <<<"$node_line")
+  { [ -n "$mem" ] && [ -n "$cpus" ]; } || die "slurmd -C gave no RealMemory or CPUs: $node_line"
   mkdir -p "$dir/ctld" "$dir/slurmd"
   cat >"$conf" <<EOF
 # Written by scripts/slurm-localhost.sh: one node (this host) in one partition, no accounting.
@@ -109,7 +110,8 @@ MinJobAge=600
 OverTimeLimit=$overtime
 SlurmdTimeout=60
 $node_line NodeAddr=127.0.0.1 State=UNKNOWN
-PartitionName=$partition Nodes=$host Default=YES MaxTime=INFINITE State=UP
+# A job that asks for no memory gets its CPUs' share of the node's (not all of it).
+PartitionName=$partition Nodes=$host Default=YES MaxTime=INFINITE State=UP DefMemPerCPU=$((mem / cpus))
 EOF
 }
 
@@ -166,6 +168,21 @@ stop_pidfile() {
 }
 
 stop() {
+  # jobs left behind (an interrupted workflow) are cancelled first: their processes would
+  # outlive slurmd
+  local jobs
+  if pid_alive "$dir/slurmctld.pid"; then
+    jobs=$(squeue -h -t PENDING,RUNNING,CONFIGURING,COMPLETING -o %A 2>/dev/null | xargs || true)
+    if [ -n "$jobs" ]; then
+      say "cancelling jobs $jobs"
+      # shellcheck disable=SC2086  # one argument per job id
+      scancel $jobs || true
+      for _ in $(seq 100); do
+        [ -z "$(squeue -h -t PENDING,RUNNING,CONFIGURING,COMPLETING -o %A 2>/dev/null)" ] && break
+        sleep 0.1
+      done
+    fi
+  fi
   stop_pidfile slurmd "$dir/slurmd.pid"
   stop_pidfile slurmctld "$dir/slurmctld.pid"
   if [ -e "$dir/munged.started-here" ]; then
