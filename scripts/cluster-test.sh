@@ -90,8 +90,8 @@ snake() {
 }
 
 run_slurm() {
+  slurm_started=1  # before start: a start that fails half-way is stopped too
   timed "SLURM: start one-node cluster" scripts/slurm-localhost.sh start
-  slurm_started=1
   copy_project "$work/local"
   copy_project "$work/slurm"
   timed "Fig. 10 (smoke), local --cores 2" snake "$work/local" "$work/local.log" \
