@@ -90,6 +90,7 @@ snake() {
 }
 
 run_slurm() {
+  timed "SLURM: install slurm-wlm, munge if missing" scripts/slurm-localhost.sh install
   slurm_started=1  # before start: a start that fails half-way is stopped too
   timed "SLURM: start one-node cluster" scripts/slurm-localhost.sh start
   copy_project "$work/local"

@@ -4,6 +4,7 @@
 #   scripts/slurm-localhost.sh start    install slurm + munge if missing (apt, root), write a
 #                                       slurm.conf for this host, start munged, slurmctld and
 #                                       slurmd, wait until the node is idle
+#   scripts/slurm-localhost.sh install  only the install step of start
 #   scripts/slurm-localhost.sh stop     stop the daemons started by `start`
 #   scripts/slurm-localhost.sh status   sinfo of the running cluster
 #
@@ -194,8 +195,9 @@ stop() {
 }
 
 case ${1:-} in
+  install) install_missing ;;
   start) start ;;
   stop) stop ;;
   status) [ -f "$conf" ] || die "no cluster configured in $dir"; sinfo ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|install" >&2; exit 2 ;;
 esac
