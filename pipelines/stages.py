@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from jscc_core.profiles import ProfileError
+from jscc_core.profiles import ProfileError, canonical_json, thaw
 from pipelines.profile import REPO_ROOT, load, profile_dep
 from pipelines.registry import PIPELINES
 from pipelines.stage import PYTHON, SIDECARS, Stage
@@ -94,13 +93,13 @@ def reports_state(stages: list[Stage], root: Path) -> str:
 
 
 def param_values(stage: Stage, profile) -> dict:
-    """``{dotted key: value}`` of the profile keys ``stage`` reads."""
-    return {key: profile.get(key) for key in stage.params}
+    """``{dotted key: value}`` of the profile keys ``stage`` reads, as plain dicts and lists."""
+    return {key: thaw(profile.get(key)) for key in stage.params}
 
 
 def params_fingerprint(stage: Stage, profile) -> str:
     """The values of a stage's parameters as one canonical string (a Snakemake rerun trigger)."""
-    return json.dumps(param_values(stage, profile), sort_keys=True, default=list, separators=(",", ":"))
+    return canonical_json(param_values(stage, profile))
 
 
 def dvc_yaml(profile_ref: str) -> str:

@@ -48,3 +48,15 @@ def test_snakemake_lint_leaves_only_the_environment_note():
     text = out.stdout + out.stderr
     lints = {line.strip() for line in text.splitlines() if line.strip().startswith("* ")}
     assert lints == {"* Specify a conda environment or container for each rule.:"}, text[-3000:]
+
+
+def test_a_rules_params_carry_the_values_of_its_keys():
+    """Snakemake's rerun trigger sees a one-key edit in exactly the stages that read the key."""
+    from pipelines.profile import load
+    from pipelines.stages import params_fingerprint
+
+    stages = {st.name: st for st in all_stages("mini")}
+    before, after = load("mini"), load("mini", overrides={"ntscc.banana.maps.noise_draws": 1})
+    changed = {name for name, st in stages.items()
+               if params_fingerprint(st, before) != params_fingerprint(st, after)}
+    assert changed == {"ntscc_banana_evaluate", "ntscc_banana_fig09", "ntscc_banana_fig10"}

@@ -34,7 +34,7 @@ from typing import Any, Iterator
 import yaml
 
 __all__ = ["ProfileError", "Profile", "load_profile", "load_schema", "parse_override_value",
-           "apply_overrides", "deep_merge", "fingerprint", "log_reads"]
+           "apply_overrides", "deep_merge", "fingerprint", "log_reads", "thaw"]
 
 
 class ProfileError(ValueError):
@@ -222,13 +222,14 @@ def _freeze(v: Any) -> Any:
     return v
 
 
-def _thaw(v: Any) -> Any:
+def thaw(v: Any) -> Any:
+    """A profile value (a block, a list, a leaf) as plain dicts, lists and scalars."""
     if isinstance(v, _Traced):  # copying a block for a hash or a log is not a read of its keys
         v = v._data
     if isinstance(v, Mapping):
-        return {k: _thaw(x) for k, x in v.items()}
+        return {k: thaw(x) for k, x in v.items()}
     if isinstance(v, tuple):
-        return [_thaw(x) for x in v]
+        return [thaw(x) for x in v]
     return v
 
 
@@ -322,7 +323,7 @@ class Profile(Mapping):
 
     def to_dict(self) -> dict:
         """A mutable deep copy as plain dicts/lists."""
-        return _thaw(self._data)
+        return thaw(self._data)
 
     def flat(self) -> dict[str, Any]:
         """``{dotted.key: leaf value}`` for logging as parameters."""
@@ -333,7 +334,7 @@ class Profile(Mapping):
                 for k, v in node.items():
                     walk(v, f"{prefix}.{k}" if prefix else str(k))
             else:
-                out[prefix] = _thaw(node)
+                out[prefix] = thaw(node)
 
         walk(self._data, "")
         return out
@@ -352,7 +353,7 @@ def fingerprint(profile: Profile, section: str, kind: str, **extra: Any) -> str:
     another block leaves it unchanged. Stages put it in their run keys (``<stage>@<fingerprint>``)
     and checkpoints, which are resumed only under the same fingerprint.
     """
-    block = _thaw(profile.get(section))  # hashed whole: not a read of its keys
+    block = thaw(profile.get(section))  # hashed whole: not a read of its keys
     if not isinstance(block, Mapping):
         raise ProfileError(f"profile {profile.name!r} has no block {section!r}")
     # json.dumps with its default separators: the digests of existing run keys and checkpoints
