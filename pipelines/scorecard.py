@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import importlib
 import json
 import math
 import os
@@ -61,7 +62,7 @@ _TITLES = {
 }
 REGENERATED, STALE, NOT_RUN, UNREADABLE = "regenerated", "stale", "not yet run", "unreadable"
 STATUSES = (REGENERATED, STALE, NOT_RUN, UNREADABLE)
-THUMB_WIDTH = 320  # pixels of a thumbnail's width
+THUMB_WIDTH = 640  # pixels of a thumbnail's width (shown at half that, sharp on high-density screens)
 _LISTED = 6  # file names listed in one staleness reason before "and N more"
 _FIGURE_PDF = re.compile(r"^reports/([^/]+)/([^/]+)\.pdf$")
 
@@ -183,7 +184,7 @@ def paper_titles() -> dict[str, str]:
     """``{paper id: title}`` in the registry's order: its ``PAPERS``, else its ``PIPELINES`` that are
     papers (``paper`` true), else the README's table of papers."""
     try:
-        from pipelines import registry
+        registry = importlib.import_module("pipelines.registry")
     except ModuleNotFoundError as exc:
         if exc.name != "pipelines.registry":
             raise
@@ -456,7 +457,7 @@ def _why(exc: Exception, root: Path, rel: str) -> str:
     return f"{rel}: {text[len(rel) + 2:] if text.startswith(rel + ': ') else text}"
 
 
-def _inspect(card: FigureCard, stage, graph: StageGraph, git: GitChanges, root: Path, profile_sha256: str,
+def _inspect(card: FigureCard, stage, graph: StageGraph, git: GitChanges, root: Path, profile,
              profile_files: Sequence[str], mtimes: dict[str, int | None]) -> None:
     """Fill ``card`` from the figure's files and decide its status (``mtimes``: the outputs' times
     read so far, shared by the figures)."""
@@ -492,11 +493,11 @@ def _inspect(card: FigureCard, stage, graph: StageGraph, git: GitChanges, root: 
     prov = card.provenance or {}
     reasons = []
     recorded = (prov.get("profile") or {}).get("sha256")
-    if recorded != profile_sha256:
-        name = (prov.get("profile") or {}).get("name")
-        reasons.append(f"profile changed: made with {name or 'an unnamed profile'} sha256 "
-                       f"{str(recorded)[:12] if recorded else 'unrecorded'}, the current profile's is "
-                       f"{profile_sha256[:12]}")
+    if recorded != profile.sha256:
+        name = (prov.get("profile") or {}).get("name") or "an unnamed profile"
+        made = str(recorded)[:12] if recorded else "unrecorded"
+        reasons.append(f"profile changed: made with {name} (sha256 {made}), the current profile is "
+                       f"{profile.name} (sha256 {str(profile.sha256)[:12]})")
     commit = str((prov.get("git") or {}).get("commit") or "unknown")
     code = graph.code_deps(stage, exclude=profile_files)
     try:
@@ -552,7 +553,7 @@ def collect(stages: Iterable, profile, root: str | os.PathLike, *, profile_ref: 
     for paper, figure, stage in figure_stages(stages):
         files = {ext: f"reports/{paper}/{figure}.{ext}" for ext in ("pdf", "csv", "json")}
         card = FigureCard(paper=paper, figure=figure, stage=stage.name, files=files)
-        _inspect(card, stage, graph, git, root, str(profile.sha256), profile_files, mtimes)
+        _inspect(card, stage, graph, git, root, profile, profile_files, mtimes)
         per_paper[paper].append(card)
     counts: dict[str, int] = defaultdict(int)
     for stage in stages:
@@ -752,9 +753,9 @@ table.wide{width:100%}
 .no-verdict{color:#57606a;white-space:nowrap}
 .card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:16px 18px;margin:14px 0}
 .head{display:flex;gap:18px;align-items:flex-start}
-.thumb{flex:0 0 auto;width:240px}
-.thumb img{display:block;width:240px;height:auto;border:1px solid #d0d7de;background:#fff}
-.nothumb{width:240px;height:150px;border:1px dashed #d0d7de;color:#57606a;display:flex;align-items:center;
+.thumb{flex:0 0 auto;width:320px}
+.thumb img{display:block;width:320px;height:auto;border:1px solid #d0d7de;background:#fff}
+.nothumb{width:320px;height:150px;border:1px dashed #d0d7de;color:#57606a;display:flex;align-items:center;
  justify-content:center;text-align:center;padding:8px;font-size:12px}
 .info{flex:1 1 auto;min-width:0}
 .info table th{width:130px}
@@ -780,15 +781,16 @@ def _verdict_html(holds: bool | None) -> str:
 
 
 def _figure_html(card: Scorecard, fig: FigureCard, out_dir: Path, root: Path) -> list[str]:
-    h = [f'<article class="card" id="{_e(fig.anchor)}">', '<div class="head">', '<div class="thumb">']
+    h = [f'<article class="card" id="{_e(fig.anchor)}">', '<div class="head">']
     if fig.thumb and fig.thumb_size:
         w, hgt = fig.thumb_size
-        h.append(f'<a href="{_link(fig.files["pdf"], out_dir, root)}"><img src="{_link(fig.thumb, out_dir, root)}" '
-                 f'width="{w}" height="{hgt}" alt="first page of {_e(fig.files["pdf"])}"></a>')
-    else:
-        text = fig.errors.get("thumb") or ("not yet run" if fig.status == NOT_RUN else f"{fig.files['pdf']} is missing")
-        h.append(f'<div class="nothumb">{_e(text)}</div>')
-    h += ['</div>', '<div class="info">', f'<h3>{_e(fig.label)} {_badge(fig.status)}</h3>']
+        h.append(f'<div class="thumb"><a href="{_link(fig.files["pdf"], out_dir, root)}">'
+                 f'<img src="{_link(fig.thumb, out_dir, root)}" width="{THUMB_WIDTH // 2}" '
+                 f'height="{round(hgt * THUMB_WIDTH / 2 / w)}" alt="first page of {_e(fig.files["pdf"])}"></a></div>')
+    elif fig.status != NOT_RUN or "pdf" in fig.present:
+        text = fig.errors.get("thumb") or f"{fig.files['pdf']} is missing"
+        h.append(f'<div class="thumb"><div class="nothumb">{_e(text)}</div></div>')
+    h += ['<div class="info">', f'<h3>{_e(fig.label)} {_badge(fig.status)}</h3>']
     problems = [f"unreadable: {fig.errors[k]}" for k in ("json", "csv", "pdf") if k in fig.errors]
     if problems or fig.reasons:
         h.append('<ul class="reasons">')
