@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import importlib
 import json
 import math
 import os
@@ -51,15 +50,6 @@ from jscc_core.results import ResultRow, read_results_csv
 __all__ = ["Finding", "Comparison", "FigureCard", "PaperCard", "Scorecard", "paper_titles",
            "collect", "render_thumbnail", "render_html", "render_markdown", "write_scorecard", "main"]
 
-# Titles used until the paper registry provides them (the README's table of papers).
-_TITLES = {
-    "ntscc": "Dai et al., Nonlinear Transform Source-Channel Coding for Semantic Communications, "
-             "IEEE JSAC 2022",
-    "gjscc": "Erdemir, Tung, Dragotti, Gündüz, Generative Joint Source-Channel Coding for Semantic "
-             "Image Transmission, 2022",
-    "dgm": "Dai et al., Deep Generative Modeling Reshapes Compression and Transmission: From "
-           "Efficiency to Resiliency, 2024",
-}
 REGENERATED, STALE, NOT_RUN, UNREADABLE = "regenerated", "stale", "not yet run", "unreadable"
 STATUSES = (REGENERATED, STALE, NOT_RUN, UNREADABLE)
 THUMB_WIDTH = 640  # pixels of a thumbnail's width (shown at half that, sharp on high-density screens)
@@ -181,23 +171,14 @@ def _figure_order(figure: str) -> tuple:
 
 
 def paper_titles() -> dict[str, str]:
-    """``{paper id: title}`` in the registry's order: its ``PAPERS``, else its ``PIPELINES`` that are
-    papers (``paper`` true), else the README's table of papers."""
-    try:
-        registry = importlib.import_module("pipelines.registry")
-    except ModuleNotFoundError as exc:
-        if exc.name != "pipelines.registry":
-            raise
-        return dict(_TITLES)
+    """``{paper id: title}`` in the registry's order: its ``PAPERS`` when it lists them, else its
+    ``PIPELINES`` that are papers (``paper`` true; shared baselines are not)."""
+    from pipelines import registry
+
     entries = getattr(registry, "PAPERS", None)
     if entries is None:
-        entries = [p for p in getattr(registry, "PIPELINES", ()) if _field(p, "paper", True)]
-    elif isinstance(entries, Mapping):
-        entries = [v if isinstance(v, Mapping) or hasattr(v, "id") else {"id": k, "title": v}
-                   for k, v in entries.items()]
-    titles = {str(_field(e, "id")): str(_field(e, "title") or _TITLES.get(str(_field(e, "id")), _field(e, "id")))
-              for e in entries if _field(e, "id")}
-    return titles or dict(_TITLES)
+        entries = [p for p in registry.PIPELINES if _field(p, "paper", True)]
+    return {str(_field(e, "id")): str(_field(e, "title")) for e in entries}
 
 
 def _field(entry: Any, name: str, default: Any = None) -> Any:
