@@ -1,5 +1,6 @@
 # make          set up .venv (first time) and regenerate NTSCC Fig. 10 on the mini profile
-# make test     set up .venv (first time) and run the test suite
+# make test     set up .venv (first time) and run the linter and the test suite (installs Debian's
+#               chromium for the scorecard's browser test when root and missing)
 # make figures  every figure and table target of the default profile
 # make cluster-test  the tiny Fig. 10 on a one-node SLURM cluster and one stage tracked to an
 #               MLflow server, both on this machine (installs slurm-wlm and munge if missing)
@@ -11,11 +12,14 @@ ifneq ($(SHARED_DATA),)
 export JSCC_DATA_MIRROR ?= $(SHARED_DATA)
 endif
 
-.PHONY: all setup fig10 figures test dvc-check
+.PHONY: all setup system-packages fig10 figures test dvc-check
 all: fig10
 
 setup:
 	@scripts/bootstrap.sh
+
+system-packages:
+	@scripts/system-packages.sh
 
 fig10: setup
 	$(BIN)/snakemake reports/fig10.pdf
@@ -23,7 +27,7 @@ fig10: setup
 figures: setup
 	$(BIN)/snakemake all
 
-test: setup
+test: setup system-packages
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
