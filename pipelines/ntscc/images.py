@@ -213,10 +213,12 @@ def cmd_train_ntscc(args) -> None:
     if (args.ntc is None) == (args.init is None):
         raise ValueError("train-ntscc needs exactly one of --ntc (Algorithm 1 from a pretrained NTC) and --init "
                          "(fine-tuning a trained NTSCC)")
-    if args.init:
-        make = lambda: _fine_tune_from(ImageNTSCC(ntscc_config(cfg, args.variant)), args.init)  # noqa: E731
-    else:
-        make = lambda: _with_pretrained_ntc(ntscc_config(cfg, args.variant), args.ntc)  # noqa: E731
+
+    def make():
+        if args.init:  # fine-tuning a trained NTSCC (MS-SSIM models)
+            return _fine_tune_from(ImageNTSCC(ntscc_config(cfg, args.variant)), args.init)
+        return _with_pretrained_ntc(ntscc_config(cfg, args.variant), args.ntc)
+
     eta = _eta_train(cfg, args.distortion)
     _train_stage(args, profile, args.variant, name, make,
                  ntscc_objective(args.lmbda, cfg["train_snr_db"], eta, args.distortion),
@@ -229,9 +231,11 @@ def cmd_train_deepjscc(args) -> None:
     profile = load(args.profile)
     cfg = images_cfg(profile, args.block)
     name = model_tag("deepjscc", args.distortion, c_out=args.c_out)
-    make = lambda: DeepJSCC(args.c_out, filters=cfg["deepjscc"]["filters"])  # noqa: E731
-    if args.init:
-        make = lambda: _fine_tune_from(DeepJSCC(args.c_out, filters=cfg["deepjscc"]["filters"]), args.init)  # noqa: E731
+
+    def make():
+        model = DeepJSCC(args.c_out, filters=cfg["deepjscc"]["filters"])
+        return _fine_tune_from(model, args.init) if args.init else model
+
     _train_stage(args, profile, "deepjscc", name, make, deepjscc_objective(cfg["train_snr_db"], args.distortion),
                  {"c_out": args.c_out, "distortion": args.distortion, "tag": name, "snr_db": cfg["train_snr_db"],
                   "init": args.init}, "deepjscc" if args.init is None else "fine_tune")
