@@ -101,6 +101,18 @@ def test_a_finding_unpacks_and_is_written_with_a_plain_bool():
     assert json.dumps(findings.findings_json([f])) == '[{"claim": "claim", "holds": true, "detail": "detail"}]'
 
 
+def test_findings_read_back_from_their_json():
+    written = [findings.Finding("c1", True, "d1"), findings.Finding("c2", False, "d2")]
+    assert findings.read_findings(json.loads(json.dumps(findings.findings_json(written)))) == written
+    odd = findings.read_findings([{"claim": "c", "holds": "yes", "detail": None}, {}])
+    assert odd == [findings.Finding("c", None, ""), findings.Finding("", None, "")]
+    assert odd[0].note == "NO VERDICT: c ()"
+    with pytest.raises(ValueError, match="extra.findings is a dict, not a list"):
+        findings.read_findings({}, "extra.findings")
+    with pytest.raises(ValueError, match="a finding is a str, not an object"):
+        findings.read_findings(["c"])
+
+
 # --------------------------------------------------------------------------- page
 
 

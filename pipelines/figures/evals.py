@@ -26,7 +26,7 @@ def need_file(path: Path | str, what: str) -> Path:
 
 def read_record(path: Path | str, what: str) -> dict:
     """The JSON record at ``path`` (a stage's run record, e.g. eval.json)."""
-    return json.loads(need_file(path, what).read_text())
+    return json.loads(need_file(path, what).read_text(encoding="utf-8"))
 
 
 def number(x: str | None) -> float | None:

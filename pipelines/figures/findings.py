@@ -1,12 +1,13 @@
 """A paper's claims checked on our points: the ``Finding`` type, the generic checks, and how
-findings appear on the page (one note each) and in the provenance JSON (``extra.findings``).
+findings appear on the page (one note each) and in the provenance JSON (``extra.findings``,
+written by :func:`findings_json` and read back by :func:`read_findings`).
 
 Each check says what was measured (the gap, the BD value, ...) in ``detail``, whether the claim
 holds or not, so a miss on a small profile is stated in words, never hidden.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,14 +21,16 @@ MISSING = "a curve is missing from the inputs"
 @dataclass(frozen=True)
 class Finding:
     """``claim`` (the paper's statement, in its words), whether it ``holds`` on our points, and
-    the measured ``detail``; unpacks as (claim, holds, detail)."""
+    the measured ``detail``; unpacks as (claim, holds, detail).  ``holds`` is None only for a
+    finding read from a JSON that gives no verdict."""
 
     claim: str
-    holds: bool
+    holds: bool | None
     detail: str
 
     def __post_init__(self):
-        object.__setattr__(self, "holds", bool(self.holds))
+        if self.holds is not None:
+            object.__setattr__(self, "holds", bool(self.holds))
 
     def __iter__(self) -> Iterator:
         return iter((self.claim, self.holds, self.detail))
@@ -35,7 +38,8 @@ class Finding:
     @property
     def note(self) -> str:
         """The finding as a line of the page's footer."""
-        return f"{'HOLDS' if self.holds else 'DOES NOT HOLD'}: {self.claim} ({self.detail})"
+        verdict = "NO VERDICT" if self.holds is None else "HOLDS" if self.holds else "DOES NOT HOLD"
+        return f"{verdict}: {self.claim} ({self.detail})"
 
 
 def above(claim: str, test: Series | None, ref: Series | None, unit: str = "dB") -> Finding:
@@ -87,3 +91,19 @@ def page_notes(findings: Sequence[Finding]) -> list[str]:
 def findings_json(findings: Sequence[Finding]) -> list[dict]:
     """The provenance JSON's ``findings`` list: {"claim", "holds", "detail"} per finding."""
     return [{"claim": f.claim, "holds": f.holds, "detail": f.detail} for f in findings]
+
+
+def read_findings(items: object, where: str = "findings") -> list[Finding]:
+    """The findings of a provenance JSON's ``findings`` list (``items``, as :func:`findings_json`
+    writes it); a ``holds`` that is not true or false reads as None (no verdict).  ``where`` names
+    the list in the ValueError raised when it is not a list of objects."""
+    if not isinstance(items, list):
+        raise ValueError(f"{where} is a {type(items).__name__}, not a list")
+    found = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise ValueError(f"a finding is a {type(item).__name__}, not an object")
+        holds, detail = item.get("holds"), item.get("detail")
+        found.append(Finding(str(item.get("claim", "")), holds if isinstance(holds, bool) else None,
+                             "" if detail is None else str(detail)))
+    return found
