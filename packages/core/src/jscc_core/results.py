@@ -28,7 +28,7 @@ from .determinism import library_versions
 from .tracking import git_state, repo_root
 
 __all__ = ["ResultRow", "COLUMNS", "write_results_csv", "read_results_csv", "write_provenance",
-           "provenance_summary", "save_figure", "relative_to_repo"]
+           "provenance_summary", "save_figure", "relative_to_repo", "atomic_write_bytes"]
 
 COLUMNS = ("figure", "panel", "source", "method", "dataset", "metric", "snr_db",
            "bandwidth_ratio", "value", "run_id", "extra")
@@ -99,7 +99,9 @@ def _shareable(tmp: str) -> None:
     os.chmod(tmp, 0o666 & ~umask)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to the file ``path`` through a temporary file beside it and a rename, so a
+    reader sees the old file or the new one, never half of one; creates the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -126,7 +128,7 @@ def write_results_csv(rows: Iterable[ResultRow], path: str | os.PathLike) -> Pat
             for c in COLUMNS
         ])
     path = Path(path)
-    _atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
     return path
 
 
@@ -209,7 +211,7 @@ def write_provenance(
         "extra": _scrub(dict(extra or {}), root),
     }
     text = json.dumps(prov, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
-    _atomic_write_bytes(Path(path), text.encode("utf-8"))
+    atomic_write_bytes(Path(path), text.encode("utf-8"))
     return prov
 
 

@@ -170,7 +170,7 @@ _FLOAT_COLUMNS = ("snr_db", "bandwidth_ratio", "budget_bits", "psnr", "ms_ssim")
 
 def write_image_results_csv(results: Iterable[ImageResult], path: Union[str, os.PathLike]) -> Path:
     """Write per-image results (one row each, in the given order) atomically; floats repr-exact."""
-    from ..results import _atomic_write_bytes
+    from ..results import atomic_write_bytes
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -180,7 +180,7 @@ def write_image_results_csv(results: Iterable[ImageResult], path: Union[str, os.
         w.writerow(["" if row[c] is None else repr(float(row[c])) if c in _FLOAT_COLUMNS else row[c]
                     for c in COLUMNS])
     path = Path(path)
-    _atomic_write_bytes(path, buf.getvalue().encode())
+    atomic_write_bytes(path, buf.getvalue().encode())
     return path
 
 
