@@ -132,3 +132,25 @@ def test_fingerprint_follows_the_block_and_seed_only(pdir):
                        "ntscc.banana", "ntc", tag="lam64") != fp
     with pytest.raises(ProfileError, match="ntscc.images"):
         fingerprint(p, "ntscc.images", "ntc")
+
+
+def test_logging_reads_changes_no_value_a_stage_hashes(tmp_path, monkeypatch):
+    """A stage hashes str() of profile blocks into its run keys and checkpoints: the read log must not
+    change them, and it records the leaves read, not the blocks hashed."""
+    import json
+
+    import jscc_core.profiles as profiles
+
+    schema = {"type": "object", "properties": {"seed": {"type": "integer"},
+                                               "block": {"type": "object", "properties": {
+                                                   "a": {"type": "integer"}, "b": {"type": "object"}}}}}
+    path = tmp_path / "p.yaml"
+    path.write_text("seed: 1\nblock: {a: 2, b: {c: 3}}\n")
+    plain = profiles.load_profile(path, schema)
+    before = json.dumps(plain.get("block"), default=str), profiles.fingerprint(plain, "block", "x")
+    monkeypatch.setattr(profiles, "_READS", set())
+    traced = profiles.load_profile(path, schema)
+    block = traced.get("block")
+    assert (json.dumps(block, default=str), profiles.fingerprint(traced, "block", "x")) == before
+    assert block["b"]["c"] == 3 and traced["seed"] == 1
+    assert profiles._READS == {"block.b.c", "seed"}

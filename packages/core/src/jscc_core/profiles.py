@@ -281,6 +281,13 @@ class _Traced(Mapping):
     def __len__(self) -> int:
         return len(self._data)
 
+    # printed as the block itself: str() of a value (hashed by stages) must not change when logging
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+    def __str__(self) -> str:
+        return str(self._data)
+
 
 def canonical_json(data: Any) -> str:
     """Canonical JSON (sorted keys, no whitespace, repr-exact floats) used for hashing."""
