@@ -17,11 +17,8 @@ import pytest
 from jscc_core.profiles import Profile
 from jscc_core.results import ResultRow, save_figure, write_provenance, write_results_csv
 from pipelines import scorecard as sc
-
-try:  # the stage model's home
-    from pipelines.stage import Stage
-except ImportError:
-    from pipelines.stages import Stage
+from pipelines.scorecard.__main__ import main
+from pipelines.stage import Stage
 
 TITLES = {"ntscc": "Nonlinear Transform Source-Channel Coding", "gjscc": "Generative JSCC", "dgm": "Deep Generative"}
 MAGENTA = "#ff00ff"  # the synthetic PDFs' background; the page itself uses no such colour
@@ -233,7 +230,7 @@ def test_output_is_deterministic(site):
 
 def test_command_line_on_the_project(tmp_path):
     out = tmp_path / "site" / "index.html"
-    assert sc.main(["--profile", "mini", "--out", str(out)]) == 0
+    assert main(["--profile", "mini", "--out", str(out)]) == 0
     text = out.with_suffix(".md").read_text()
     assert "## ntscc:" in text and "[Fig. 10](#ntscc-fig10)" in text
 
