@@ -71,7 +71,7 @@ def alias_targets(stages: list[Stage]) -> list[str]:
 def scorecard_stage(profile_ref: str) -> Stage:
     """reports/index.html and index.md: what was reproduced, from whatever figure files exist."""
     return Stage(name="scorecard", cmd=f"{PYTHON} -m pipelines.scorecard --profile {profile_ref} --out {SCORECARD[0]}",
-                 deps=("pipelines/scorecard.py",), outs=SCORECARD, pipeline="reports", mem_mb=1000, runtime_min=5,
+                 deps=("pipelines/scorecard",), outs=SCORECARD, pipeline="reports", mem_mb=1000, runtime_min=5,
                  always_run=True)
 
 
