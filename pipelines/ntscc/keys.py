@@ -21,8 +21,8 @@ TRAINING_KEYS = {
 MODEL_KEYS = ("ntc", "jscc", "side_info", "deepjscc.filters")
 #: Keys of an evaluation: the models, the test set and every operating point (eta, SNR); the
 #: training set too, whose checksums its provenance records.
-EVAL_KEYS = MODEL_KEYS + ("train_set", "test_set", "test_limit", "train_snr_db", "fig11_snr_db", "test_snr_db", "eta_test",
-                          "eta_fig12", "ms_ssim.eta_test", "ms_ssim.eta_fig13")
+EVAL_KEYS = MODEL_KEYS + ("train_set", "test_set", "test_limit", "train_snr_db", "fig11_snr_db", "test_snr_db",
+                          "eta_test", "eta_fig12", "ms_ssim.eta_test", "ms_ssim.eta_fig13")
 RATE_MAP_KEYS = MODEL_KEYS + ("test_set", "fig08")
 TIMING_KEYS = MODEL_KEYS + ("test_set", "test_limit", "fig11_snr_db", "eta_fig12")
 
