@@ -14,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines.figures.cli import figure_parser, run_figure
-from pipelines.ntscc.rd import Panel, add_rd_arguments, panels_of, rd_findings
+from pipelines.ntscc.rd import Panel, rd_findings, rd_main
 from pipelines.ntscc.rd_pages import render_rd_figure
-from pipelines.profile import load
 
 
 def render(profile, evals: Sequence[Path], sweep_csv: Path, out_pdf: Path, snr_db: float = 10.0,
@@ -30,14 +28,7 @@ def render(profile, evals: Sequence[Path], sweep_csv: Path, out_pdf: Path, snr_d
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = figure_parser("python -m pipelines.ntscc.fig11", __doc__)
-    add_rd_arguments(parser)
-
-    def run(args):
-        first, *more = panels_of(args)
-        render(load(args.profile), *first, Path(args.out), args.snr, args.dataset, more)
-
-    run_figure(parser, argv, run)
+    rd_main("python -m pipelines.ntscc.fig11", __doc__, render, argv)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines.figures.cli import figure_parser, run_figure
 from pipelines.figures.findings import Finding, above
 from pipelines.ntscc.paper import printed_values
-from pipelines.ntscc.rd import Panel, RDInputs, add_rd_arguments, panels_of
+from pipelines.ntscc.rd import Panel, RDInputs, rd_main
 from pipelines.ntscc.rd_pages import render_rd_figure
-from pipelines.profile import load
 
 
 def ablation_findings(inputs: RDInputs, bds: dict) -> list[Finding]:
@@ -46,14 +44,7 @@ def render(profile, evals: Sequence[Path], sweep_csv: Path, out_pdf: Path, snr_d
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = figure_parser("python -m pipelines.ntscc.fig17", __doc__)
-    add_rd_arguments(parser)
-
-    def run(args):
-        first, *more = panels_of(args)
-        render(load(args.profile), *first, Path(args.out), args.snr, args.dataset, more)
-
-    run_figure(parser, argv, run)
+    rd_main("python -m pipelines.ntscc.fig17", __doc__, render, argv)
 
 
 if __name__ == "__main__":

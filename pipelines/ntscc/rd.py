@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,12 @@ from jscc_core.digital.mcs import NTSCC_BPG_LDPC
 from jscc_core.digital.separation import CAPACITY, ImageResult, read_image_results_csv, summarize
 from jscc_core.metrics import ms_ssim_db
 from pipelines.figures.bd_compare import bd_against
+from pipelines.figures.cli import figure_parser, run_figure
 from pipelines.figures.curves import Series
 from pipelines.figures.evals import need_file, read_record
 from pipelines.figures.findings import Finding, above, bd_negative, growing
 from pipelines.ntscc.evals import METHODS, OperatingPoint, mean_operating_points, read_ntscc_eval
+from pipelines.profile import load
 
 LDPC_MCS = NTSCC_BPG_LDPC.name  # "16QAM 2/3 (NTSCC BPG+LDPC)"
 DATASETS = {"cifar10": "CIFAR10", "kodak": "Kodak", "clic2021": "CLIC2021"}
@@ -251,3 +253,17 @@ def panels_of(args: argparse.Namespace) -> list[Panel]:
         raise ValueError("--panel needs a sweep CSV and at least one eval.csv")
     return [([Path(e) for e in args.eval], Path(args.sweep_csv))] + [([Path(e) for e in p[1:]], Path(p[0]))
                                                                     for p in args.panel]
+
+
+def rd_main(prog: str, doc: str | None, render: Callable[..., None], argv: list[str] | None) -> None:
+    """The command line of a rate-distortion page (Figs. 11, 17, Tables I, II): ``--profile``, the inputs of
+    :func:`add_rd_arguments` and ``--out``; ``render(profile, evals, sweep_csv, out_pdf, snr_db, dataset,
+    panels)`` draws it."""
+    parser = figure_parser(prog, doc)
+    add_rd_arguments(parser)
+
+    def run(args: argparse.Namespace) -> None:
+        first, *more = panels_of(args)
+        render(load(args.profile), *first, Path(args.out), args.snr, args.dataset, more)
+
+    run_figure(parser, argv, run)
