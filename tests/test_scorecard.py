@@ -245,7 +245,7 @@ def test_page_renders_in_a_headless_browser(site, tmp_path):
             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1500"]
     dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=180)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    for text in ("Replication scorecard", "Fig. 1", "Table 1", 'class="badge s-regenerated"',
+    for text in ("Replication scorecard", "Fig. 1", "Table I", 'class="badge s-regenerated"',
                  'class="badge s-stale"', 'class="badge s-not-yet-run"', "no stages yet"):
         assert text in dom.stdout, text
     shot = tmp_path / "page.png"
@@ -259,3 +259,10 @@ def test_page_renders_in_a_headless_browser(site, tmp_path):
     assert magenta > 5000  # the first figure's thumbnail was decoded and drawn
     if os.environ.get("JSCC_SCORECARD_SCREENSHOT"):
         shutil.copy(shot, os.environ["JSCC_SCORECARD_SCREENSHOT"])
+
+
+def test_figure_labels_as_the_papers_print_them():
+    from pipelines.scorecard.model import figure_label
+
+    assert [figure_label(f) for f in ("fig08", "fig17b", "table1", "table3", "table14", "notes")] == [
+        "Fig. 8", "Fig. 17b", "Table I", "Table III", "Table XIV", "notes"]

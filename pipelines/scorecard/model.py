@@ -93,12 +93,27 @@ class Scorecard:
     papers: list[PaperCard]
 
 
+_ROMAN = ((10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I"))
+
+
+def _roman(n: int) -> str:
+    out = ""
+    for value, letters in _ROMAN:
+        while n >= value:
+            out, n = out + letters, n - value
+    return out
+
+
 def figure_label(figure: str) -> str:
-    """``fig08`` -> ``Fig. 8``, ``table2`` -> ``Table 2``; anything else as it is."""
+    """As the papers print them: ``fig08`` -> ``Fig. 8``, ``table2`` -> ``Table II`` (Roman up to 39);
+    anything else as it is."""
     m = re.fullmatch(r"(fig|table)0*(\d+)([a-z]?)", figure)
     if not m:
         return figure
-    return f"{'Fig.' if m.group(1) == 'fig' else 'Table'} {m.group(2)}{m.group(3)}"
+    if m.group(1) == "fig":
+        return f"Fig. {m.group(2)}{m.group(3)}"
+    n = int(m.group(2))
+    return f"Table {_roman(n) if 0 < n < 40 else n}{m.group(3)}"
 
 
 def _natural(text: str) -> tuple:
