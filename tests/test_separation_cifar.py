@@ -63,6 +63,8 @@ def test_cifar_stages_in_the_mini_profile():
     assert "--mcs 16qam-2/3/k336" in bler.cmd and bler.outs == ("results/mini/separation/bler/16qam-2_3_k336.json",)
     sweep = stages["separation_cifar_cbr"]
     assert "--sweep cifar_cbr" in sweep.cmd
-    assert {"data/cifar10_subset/cifar10_subset.npz", bler.outs[0]} <= set(sweep.deps)
+    assert {"data/cifar10_subset", bler.outs[0]} <= set(sweep.deps)  # the data set is one folder dependency
+    assert stages["data_cifar10_subset"].out_folders == ("data/cifar10_subset",)
+    assert "separation.sweeps.cifar_cbr" in sweep.params and "seed" in sweep.params
     assert sweep.outs == ("results/mini/separation/cifar_cbr.csv", "results/mini/separation/cifar_cbr.json")
     assert "data_cifar10_subset" in stages and "separation_bler_16qam_2_3" in stages  # the Kodak tables stay
