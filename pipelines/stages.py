@@ -20,7 +20,7 @@ import yaml
 from jscc_core.profiles import ProfileError, canonical_json, thaw
 from pipelines.profile import REPO_ROOT, load, profile_dep
 from pipelines.registry import PIPELINES
-from pipelines.stage import PYTHON, SIDECARS, Stage
+from pipelines.stage import PYTHON, SIDECARS, Stage, figure_outs
 
 SCORECARD = ("reports/index.html", "reports/index.md")
 
@@ -56,8 +56,7 @@ def alias_stages(stages: list[Stage]) -> list[Stage]:
         if not entry.short_names:
             continue
         for fig in figure_ids(stages, entry.id):
-            src = tuple(f"reports/{entry.id}/{fig}.{ext}" for ext in SIDECARS)
-            dst = tuple(f"reports/{fig}.{ext}" for ext in SIDECARS)
+            src, dst = figure_outs(entry.id, fig), tuple(f"reports/{fig}.{ext}" for ext in SIDECARS)
             out.append(Stage(name=f"alias_{fig}", cmd=" && ".join(f"cp {a} {b}" for a, b in zip(src, dst)),
                              deps=src, outs=dst, pipeline="reports", mem_mb=100, runtime_min=1))
     return out
