@@ -50,11 +50,6 @@ class Stage:
             object.__setattr__(self, field_name, tuple(dict.fromkeys(getattr(self, field_name))))
 
     @property
-    def paper(self) -> str:
-        """The registry entry's id (kept under the name the reports use)."""
-        return self.pipeline
-
-    @property
     def out_paths(self) -> tuple[str, ...]:
         """``outs`` as paths (folder marks removed)."""
         return tuple(o.rstrip("/") for o in self.outs)

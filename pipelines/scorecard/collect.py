@@ -46,8 +46,8 @@ def paper_titles() -> dict[str, str]:
 
 def _stage_paper(stage: Stage) -> str | None:
     """The paper a stage belongs to: its registry entry, else the folder under reports/ it writes."""
-    if stage.paper:
-        return stage.paper
+    if stage.pipeline:
+        return stage.pipeline
     for out in stage.out_paths:
         m = re.match(r"^reports/([^/]+)/", out)
         if m:
