@@ -189,7 +189,7 @@ def test_training_fingerprints_follow_what_training_reads(tmp_path):
 
 @pytest.mark.slow
 def test_a_finished_model_survives_an_evaluation_edit_without_retraining(built, tmp_path):
-    from ntscc.training import weights_digest
+    from jscc_core.training import weights_digest
 
     folder = built / ROOT / "ntscc_mse_lam64"
     before = weights_digest(folder / "model.pt"), json.loads((folder / "run.json").read_text())["final"]

@@ -23,11 +23,11 @@ import torch
 from jscc_core.determinism import seed_everything, stage_seed
 from jscc_core.profiles import ProfileError, fingerprint
 from jscc_core.tracking import track_run
+from jscc_core.training import CheckpointError, TrainSchedule, load_weights, train
 from ntscc.banana import evaluate as ev
 from ntscc.banana.models import NTC, NTSCC, DeepJSCC
 from ntscc.banana.objectives import deepjscc_loss, ntc_loss, ntscc_loss
 from ntscc.banana.source import BananaSource
-from ntscc.training import CheckpointError, TrainSchedule, load_weights, train
 from pipelines.cli import run_stage, stage_cli
 from pipelines.ntscc.checks import check_banana, check_banana_models, ntc_lambdas, ntscc_etas, ntscc_lambdas
 from pipelines.paths import lambda_tag

@@ -11,7 +11,7 @@ MODULE = f"{PYTHON} -m pipelines.ntscc.banana"
 CORE = "packages/core/src/jscc_core"
 # Code the numbers depend on (tracking and provenance code left out, so editing it retrains nothing).
 TRAIN_CODE = ("pipelines/ntscc/banana.py", "packages/ntscc/src/ntscc/banana", "packages/ntscc/src/ntscc/rate.py",
-              "packages/ntscc/src/ntscc/training.py", f"{CORE}/channels.py", f"{CORE}/determinism.py")
+              f"{CORE}/training.py", f"{CORE}/channels.py", f"{CORE}/determinism.py")
 FIGURE_CODE = ("pipelines/figures", "pipelines/ntscc/banana_maps.py", "pipelines/ntscc/paper.py",
                "pipelines/ntscc/paper_values.yaml", f"{CORE}/results.py")
 RUN_KEYS = ("seed", "threads")

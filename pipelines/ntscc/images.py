@@ -49,12 +49,12 @@ from jscc_core.metrics import ms_ssim, ms_ssim_db, psnr
 from jscc_core.profiles import ProfileError, fingerprint
 from jscc_core.registry import RegistryError, entry_checksums
 from jscc_core.tracking import track_run
+from jscc_core.training import CheckpointError, TrainSchedule, load_weights, train, weights_digest
 from ntscc.image.deepjscc import DeepJSCC
 from ntscc.image.jscc import JSCCConfig
 from ntscc.image.model import ImageNTSCC, ImageNTSCCConfig
 from ntscc.image.ntc import ImageNTC, NTCConfig
 from ntscc.image.objectives import deepjscc_objective, ntc_objective, ntscc_objective
-from ntscc.training import CheckpointError, TrainSchedule, load_weights, train, weights_digest
 from pipelines.cli import run_stage, stage_cli
 from pipelines.ntscc.evals import EVAL_COLUMNS, METHODS
 from pipelines.ntscc.keys import TRAINING_KEYS

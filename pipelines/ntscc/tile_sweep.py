@@ -28,8 +28,8 @@ import torch
 from jscc_core.determinism import seed_everything
 from jscc_core.images import to_tensor
 from jscc_core.profiles import ProfileError
+from jscc_core.training import CheckpointError
 from ntscc.image.model import ImageNTSCC
-from ntscc.training import CheckpointError
 from pipelines.ntscc.images import images_cfg, load_model, stage_seed, test_images
 from pipelines.profile import load
 

@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from jscc_core.images import RandomCrops
+from jscc_core.training import CheckpointError, TrainSchedule, load_checkpoint, train
 from ntscc.image.jscc import JSCCConfig
 from ntscc.image.model import ImageNTSCC, ImageNTSCCConfig
 from ntscc.image.ntc import NTCConfig
 from ntscc.image.objectives import ntscc_objective
-from ntscc.training import CheckpointError, TrainSchedule, load_checkpoint, train
 
 CONFIG = ImageNTSCCConfig(NTCConfig(c=16, embed_dims=(16, 16), depths=(1, 1), heads=2, window=4, hyper_channels=8),
                           JSCCConfig(c=16, d=16, n_e=1, n_d=1, heads=2, rate_values=(2, 4, 8, 16)))

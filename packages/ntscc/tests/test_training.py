@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+from jscc_core.training import CheckpointError, TrainSchedule, load_checkpoint, train
 from ntscc.banana.models import NTC, NTSCC
 from ntscc.banana.objectives import ntc_loss, ntscc_loss
 from ntscc.banana.source import BananaSource
-from ntscc.training import CheckpointError, TrainSchedule, load_checkpoint, train
 
 DATA = BananaSource().sample(20_000, seed=0)
 
@@ -151,8 +151,8 @@ def test_schedule_validation_names_the_key():
 
 
 def test_loading_weights_of_another_model_is_a_clear_error(tmp_path):
+    from jscc_core.training import load_weights
     from ntscc.banana.models import DeepJSCC
-    from ntscc.training import load_weights
 
     torch.save(DeepJSCC(2, 8).state_dict(), tmp_path / "dj.pt")
     with pytest.raises(CheckpointError, match="does not hold weights of a NTC"):

@@ -1,7 +1,7 @@
 """Training objectives for the image models: NTC pretraining (eq. 13), NTSCC (Algorithm 1, eq. 21)
 and the fixed-length deep JSCC baselines (CNN, Comparison-II).
 
-Every objective returns ``loss_fn(model, batch) -> (loss, logs)`` for ``ntscc.training.train``:
+Every objective returns ``loss_fn(model, batch) -> (loss, logs)`` for ``jscc_core.training.train``:
 ``batch`` is float (B, 3, H, W) in [0, 1], ``logs`` a dict of floats.
 
 Units

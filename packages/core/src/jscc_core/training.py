@@ -1,4 +1,4 @@
-"""Resumable training loop shared by the NTSCC models (Algorithm 1 and its baselines)."""
+"""Resumable training loop: Adam on minibatches, atomic checkpoints that load with weights_only=True."""
 from __future__ import annotations
 
 import hashlib
