@@ -1,10 +1,15 @@
-"""Resumable training loop: Adam on minibatches, atomic checkpoints that load with weights_only=True."""
+"""Resumable training loop: Adam on minibatches, atomic checkpoints that load with weights_only=True.
+
+The rate of a step is ``schedule.lr_at(step) * plateau scale * group lr_scale``: a function of the
+step, the optional plateau rule's scale (saved in the checkpoint) and a fixed factor per parameter
+group, so a resumed run follows the same path as an uninterrupted one.
+"""
 from __future__ import annotations
 
 import hashlib
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +32,12 @@ class TrainSchedule:
     lr_final_ratio: float = 1.0  # 1.0: constant rate (the paper); < 1: cosine decay to ratio * rate
     warmup_steps: int = 0  # linear ramp of the rate over the first steps (0: none, the paper)
     grad_clip: float | None = None  # clip the global gradient norm to this (None: no clipping, the paper)
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's (beta_1, beta_2)
+    # Plateau rule: every epoch_steps steps train() calls validate(model); after plateau_patience
+    # epochs in a row without a new lowest value, the rate is multiplied by plateau_factor.
+    plateau_factor: float | None = None  # None: no plateau rule
+    plateau_patience: int | None = None
+    epoch_steps: int | None = None  # steps per epoch: how often validate(model) runs
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "checkpoint_every", "log_every"):
@@ -40,6 +51,23 @@ class TrainSchedule:
             raise ValueError(f"learning_rate must be positive and finite, got {self.learning_rate}")
         if not 0 < self.lr_final_ratio <= 1:
             raise ValueError(f"lr_final_ratio must be in (0, 1], got {self.lr_final_ratio}")
+        try:
+            betas = tuple(float(b) for b in self.betas)
+        except (TypeError, ValueError):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}") from None
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        object.__setattr__(self, "betas", betas)  # a profile's list becomes a tuple
+        for key in ("plateau_patience", "epoch_steps"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{key} must be a positive integer or None, got {value!r}")
+        if self.plateau_factor is not None:
+            if not 0 < self.plateau_factor < 1:
+                raise ValueError(f"plateau_factor must be in (0, 1) or None, got {self.plateau_factor}")
+            for key in ("plateau_patience", "epoch_steps"):
+                if getattr(self, key) is None:
+                    raise ValueError(f"{key} is required when plateau_factor is set (the plateau rule)")
 
     @classmethod
     def from_mapping(cls, cfg: dict) -> TrainSchedule:
@@ -55,12 +83,36 @@ class TrainSchedule:
 
 
 LossFn = Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+#: One parameter group of :func:`train`: ``{"params": iterable of parameters, "lr_scale": float}``.
+ParamGroup = Mapping[str, object]
+
+
+def _fresh_plateau() -> dict[str, float | int]:
+    """State of the plateau rule: rate scale, lowest validation value so far, epochs since it."""
+    return {"scale": 1.0, "best": math.inf, "bad_epochs": 0}
+
+
+def plateau_update(state: Mapping[str, float | int], value: float, factor: float, patience: int
+                   ) -> dict[str, float | int]:
+    """The plateau rule after one validation: a value below the best so far resets the count;
+    otherwise, after ``patience`` epochs in a row without a new best, the scale is multiplied
+    by ``factor`` and the count starts again (the paper: x0.8 when the validation error has not
+    improved in 4 epochs; torch's ReduceLROnPlateau would wait one epoch more)."""
+    state = dict(state)
+    if value < state["best"]:
+        state["best"], state["bad_epochs"] = float(value), 0
+        return state
+    state["bad_epochs"] = int(state["bad_epochs"]) + 1
+    if state["bad_epochs"] >= patience:
+        state["scale"], state["bad_epochs"] = float(state["scale"]) * factor, 0
+    return state
 
 
 def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, fingerprint: str,
-                    logs: dict[str, float] | None = None) -> None:
+                    logs: dict[str, float] | None = None, plateau: Mapping[str, float | int] | None = None) -> None:
     """Atomic checkpoint holding only tensors and plain types (loadable with weights_only=True);
-    ``logs``: the metrics of the last step, returned by a resumed run with no step left."""
+    ``logs``: the metrics of the last step, returned by a resumed run with no step left;
+    ``plateau``: the plateau rule's state (rate scale, best validation value, epochs since it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -72,6 +124,7 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
             "rng": torch.get_rng_state(),
             "fingerprint": fingerprint,
             "logs": {key: float(value) for key, value in (logs or {}).items()},
+            "plateau": {key: value for key, value in (plateau or _fresh_plateau()).items()},
         },
         tmp,
     )
@@ -145,6 +198,53 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
     return model
 
 
+def _param_groups(model: nn.Module, groups: Sequence[ParamGroup] | None) -> list[dict]:
+    """Adam's parameter groups with their ``lr_scale``; every parameter must be a trainable one of ``model``."""
+    if groups is None:
+        return [{"params": list(model.parameters()), "lr_scale": 1.0}]
+    if isinstance(groups, Mapping) or not isinstance(groups, Iterable):
+        raise TypeError(f"optimizer_groups must be a sequence of {{'params': ..., 'lr_scale': ...}} mappings, "
+                        f"got {type(groups).__name__}")
+    owned = {id(p) for p in model.parameters()}
+    out = []
+    for i, group in enumerate(groups):
+        if not isinstance(group, Mapping) or "params" not in group:
+            raise TypeError(f"optimizer group {i} must be a mapping with a 'params' entry, got {group!r}")
+        unknown = set(group) - {"params", "lr_scale"}
+        if unknown:
+            raise ValueError(f"optimizer group {i} has unknown keys {sorted(unknown)} (allowed: params, lr_scale)")
+        params = list(group["params"])
+        scale = group.get("lr_scale", 1.0)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (scale > 0 and math.isfinite(scale)):
+            raise ValueError(f"optimizer group {i}: lr_scale must be positive and finite, got {scale!r}")
+        if not params:
+            raise ValueError(f"optimizer group {i} has no parameters")
+        for p in params:
+            if id(p) not in owned:
+                raise ValueError(f"optimizer group {i} holds a tensor of shape {tuple(p.shape)} that is not a "
+                                 f"parameter of the {type(model).__name__} being trained (it would not be saved)")
+            if not p.requires_grad:
+                raise ValueError(f"optimizer group {i} holds a frozen parameter of shape {tuple(p.shape)} "
+                                 f"(requires_grad is False)")
+        out.append({"params": params, "lr_scale": float(scale)})
+    return out
+
+
+def _validation(model: nn.Module, validate: Callable[[nn.Module], float], desc: str, step: int) -> float:
+    """``validate(model)`` in eval mode without gradients, on a copy of the global generator's
+    state, so validating never changes the batches or channel draws of training."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            value = float(validate(model))
+    finally:
+        model.train(was_training)
+    if not math.isfinite(value):
+        raise FloatingPointError(f"{desc}: validation value became {value} after step {step}")
+    return value
+
+
 def train(
     model: nn.Module,
     loss_fn: LossFn,
@@ -155,12 +255,25 @@ def train(
     on_log: Callable[[int, dict[str, float]], None] | None = None,
     desc: str = "train",
     restart_foreign: bool = False,
+    optimizer_groups: Sequence[ParamGroup] | None = None,
+    validate: Callable[[nn.Module], float] | None = None,
 ) -> dict[str, float]:
     """Adam on minibatches drawn from ``data``; resumes from ``checkpoint`` when it exists.
 
     ``data`` is either a tensor of samples, from which each step takes ``batch_size`` rows
     drawn uniformly with replacement, or a callable ``sample(batch_size) -> tensor`` (e.g.
     :class:`jscc_core.images.RandomCrops`) called once per step.
+
+    ``optimizer_groups``: None for one Adam group over all of ``model.parameters()``, or a
+    sequence of ``{"params": [...], "lr_scale": s}`` (s defaults to 1): each group runs at
+    ``s`` times the schedule's rate. Parameters left out of every group are not trained
+    (frozen parts of the model); those in a group must be ``model``'s and require gradients.
+
+    ``validate(model) -> float`` (lower is better) runs every ``schedule.epoch_steps`` steps,
+    in eval mode without gradients and on a copy of the global generator's state (so it does
+    not change the training path; it should draw its own randomness from a fixed seed to be
+    comparable between epochs). With ``schedule.plateau_factor`` set it drives the plateau
+    rule (:func:`plateau_update`), whose state is saved in the checkpoint.
 
     All randomness comes from torch's global generator, whose state is saved in
     the checkpoint, so an interrupted run resumed later follows the same path; a callable
@@ -173,8 +286,15 @@ def train(
         draw = data
     else:
         raise TypeError(f"data must be a tensor or a callable sample(batch_size), got {type(data).__name__}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.learning_rate)
+    if schedule.plateau_factor is not None and validate is None:
+        raise ValueError(f"{desc}: the schedule has a plateau rule (plateau_factor={schedule.plateau_factor}) "
+                         "but train() got no validate callback")
+    groups = _param_groups(model, optimizer_groups)
+    scales = [group["lr_scale"] for group in groups]
+    params = [p for group in groups for p in group["params"]]
+    optimizer = torch.optim.Adam(groups, lr=schedule.learning_rate, betas=schedule.betas)
     start = 0
+    plateau = _fresh_plateau()
     if restart_foreign and (moved := set_aside_foreign_checkpoint(checkpoint, fingerprint)) is not None:
         tqdm.write(f"{desc}: {checkpoint} is from another configuration; kept as {moved}, starting afresh")
     if Path(checkpoint).exists():
@@ -187,6 +307,7 @@ def train(
                 f"{checkpoint} does not fit this model ({exc}); delete it to train from scratch") from exc
         torch.set_rng_state(state["rng"])
         start = int(state["step"])
+        plateau.update(state.get("plateau", {}))
         logs: dict[str, float] = dict(state.get("logs", {}))  # a finished run returns its last metrics
     else:
         logs = {}
@@ -195,8 +316,9 @@ def train(
                disable=os.environ.get("JSCC_PROGRESS", "1") == "0", mininterval=2.0)
     running: dict[str, float] = {}
     for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = schedule.lr_at(step)
+        rate = schedule.lr_at(step) * plateau["scale"]
+        for group, scale in zip(optimizer.param_groups, scales):
+            group["lr"] = rate * scale
         batch = draw(schedule.batch_size)
         loss, logs = loss_fn(model, batch)
         if not torch.isfinite(loss):
@@ -204,7 +326,7 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if schedule.grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
+            nn.utils.clip_grad_norm_(params, schedule.grad_clip)
         optimizer.step()
         for key, value in logs.items():
             running[key] = running.get(key, 0.0) + value
@@ -215,7 +337,11 @@ def train(
             bar.set_postfix({key: f"{value:.4g}" for key, value in mean.items()})
             if on_log is not None:
                 on_log(done, mean)
+        if validate is not None and schedule.epoch_steps is not None and done % schedule.epoch_steps == 0:
+            value = _validation(model, validate, desc, done)
+            if schedule.plateau_factor is not None:
+                plateau = plateau_update(plateau, value, schedule.plateau_factor, schedule.plateau_patience)
         if done % schedule.checkpoint_every == 0 or done == schedule.steps:
-            save_checkpoint(checkpoint, model, optimizer, done, fingerprint, logs)
+            save_checkpoint(checkpoint, model, optimizer, done, fingerprint, logs, plateau)
     model.eval()
     return logs
