@@ -12,6 +12,7 @@ from jscc_core.metrics import (
     mean_psnr,
     ms_ssim,
     ms_ssim_db,
+    ms_ssim_label,
     ms_ssim_scales,
     psnr,
     sdr_db,
@@ -85,6 +86,38 @@ def test_ms_ssim_full_size_matches_reduced_rule_path():
     assert torch.allclose(own, ref, atol=1e-6)
 
 
+def test_ms_ssim_fixed_scales():
+    import pytorch_msssim
+
+    x = images(2, 256, 256)
+    y = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(3))).clamp(0, 1)
+    five = ms_ssim(x, y, scales=5)
+    assert torch.equal(five, ms_ssim(x, y))  # 5 scales at 256 px: the existing result, unchanged
+    assert torch.allclose(five, pytorch_msssim.ms_ssim(x, y, data_range=1.0, size_average=False))
+    w = torch.tensor([0.0448, 0.2856, 0.3001], dtype=torch.float64)
+    assert torch.allclose(ms_ssim(x, y, scales=3), ms_ssim(x, y, weights=(w / w.sum()).tolist()))
+
+    small = images(2, 64, 64)
+    noisy = (small + 0.1 * torch.randn(small.shape, generator=torch.Generator().manual_seed(4))).clamp(0, 1)
+    assert torch.allclose(ms_ssim(small, small, scales=3), torch.ones(2), atol=1e-5)
+    three = ms_ssim(small, noisy, scales=3)
+    assert torch.equal(three, ms_ssim(small, noisy))  # 3 is also the size rule's choice at 64 px
+    assert ((three > 0) & (three < 0.99)).all()
+    with pytest.raises(ValueError, match="at most 3 MS-SSIM scales"):
+        ms_ssim(small, noisy, scales=5)
+    with pytest.raises(AssertionError):  # the reason for fewer scales: pytorch_msssim refuses 64 px
+        pytorch_msssim.ms_ssim(small, noisy, data_range=1.0)
+    with pytest.raises(ValueError, match="1..5"):
+        ms_ssim(small, noisy, scales=0)
+
+
+def test_ms_ssim_label():
+    assert ms_ssim_label(3) == "MS-SSIM (3-scale)"
+    assert ms_ssim_label(5) == "MS-SSIM"
+    with pytest.raises(ValueError):
+        ms_ssim_label(6)
+
+
 def test_ms_ssim_db():
     assert ms_ssim_db(0.9) == pytest.approx(10.0)
     assert ms_ssim_db(0.99) == pytest.approx(20.0)
@@ -140,8 +173,8 @@ def test_lpips_backbone_key_mapping_plumbing(tmp_path):
     torch.save(fake, path)
     asked = []
     metric = load_lpips("alex", resolver=lambda name: asked.append(name) or path)
-    assert asked == ["lpips_alex_backbone"]
-    assert isinstance(metric, LPIPSMetric)
+    assert asked == ["lpips_alex_backbone"]  # the torchvision file is the first choice
+    assert isinstance(metric, LPIPSMetric) and metric.backbone_entry == "lpips_alex_backbone"
     loaded = metric.model.net.state_dict()
     assert len(loaded) == 10
     for key, value in loaded.items():
@@ -150,8 +183,12 @@ def test_lpips_backbone_key_mapping_plumbing(tmp_path):
 
     # A file with the wrong layout is an error, never silently used.
     torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")
-    with pytest.raises(ValueError, match="not the expected torchvision backbone"):
+    with pytest.raises(ValueError, match="bad.pth: 1 conv parameters, expected 2,469,696"):
         load_lpips("alex", resolver=lambda name: tmp_path / "bad.pth")
+    shuffled = {k.replace("features.3.", "features.4."): v for k, v in fake.items()}  # right count, wrong layer
+    torch.save(shuffled, tmp_path / "shuffled.pth")
+    with pytest.raises(ValueError, match="not the expected torchvision backbone"):
+        load_lpips("alex", resolver=lambda name: tmp_path / "shuffled.pth")
 
 
 def test_metric_value_record():

