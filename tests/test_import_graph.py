@@ -10,6 +10,7 @@ ROOTS = {  # folder holding top-level packages -> packages in it
     REPO: ("pipelines",),
     REPO / "packages" / "core" / "src": ("jscc_core",),
     REPO / "packages" / "ntscc" / "src": ("ntscc",),
+    REPO / "packages" / "generative_jscc" / "src": ("generative_jscc",),
 }
 PAPER_PACKAGES = ("ntscc", "generative_jscc", "resilient_transport")
 PAPER_PIPELINES = ("ntscc", "gjscc", "dgm")
