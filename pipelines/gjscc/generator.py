@@ -9,7 +9,17 @@ residual discriminator on the training split of ``gjscc.data.faces`` only (:mod:
 It writes DIR/generator.pt (the EMA generator's state dict, the G every other stage uses),
 DIR/run.json (timings, losses, MLflow run) and DIR/samples.png; its resumable state is
 DIR/checkpoint.pt. With ``gjscc.generator.source: ffhq`` (paper) G is not trained: the official
-weights are converted instead.
+weights are converted instead, once, by an explicit command:
+
+    python -m pipelines.gjscc.generator convert --profile paper --out results/paper/gjscc/generator \
+        [--from stylegan2-ffhq-config-f.pkl | --allow-unverified]
+
+``convert`` reads the file given by ``--from`` (else registry entry ``ffhq_stylegan2``, which has no
+published checksum, so ``--allow-unverified`` is required) in the rosinality .pt or NVlabs .pkl layout
+(:mod:`generative_jscc.weights`; the pickle's code is never run), checks it against the architecture
+of ``gjscc.generator``, and writes DIR/generator.pt (plain state dict) and DIR/run.json (source
+sha256, layout, and the relative error between the mean of mapping(z) and the mean latent the
+source tracked in training, a check of the converted mapping network).
 
 ``report`` writes a contact sheet of 64 samples from fixed z and a held-out projection check:
 ``projection.images`` validation faces, each projected by optimising w+ (from the mean latent,
@@ -36,10 +46,11 @@ from generative_jscc.gan_training import (
     train_gan,
 )
 from generative_jscc.stylegan2 import Discriminator, Generator, resize_to, to_unit
+from generative_jscc.weights import convert_weights, latent_avg_error, save_state_dict
 from jscc_core.determinism import seed_everything, stage_seed
 from jscc_core.metrics import psnr
 from jscc_core.profiles import ProfileError
-from jscc_core.registry import RegistryError
+from jscc_core.registry import RegistryError, file_resolver, sha256_file
 from jscc_core.tracking import track_run
 from jscc_core.training import CheckpointError, load_weights
 from pipelines.cli import run_stage, stage_cli
@@ -47,7 +58,10 @@ from pipelines.gjscc.data import face_split, write_split
 from pipelines.profile import load
 
 EXPERIMENT = "gjscc-generator"
-CONVERT_COMMAND = "python -m pipelines.gjscc.generator convert --profile {profile} --out {out}"
+CONVERT_COMMAND = ("python -m pipelines.gjscc.generator convert --profile {profile} --out {out} "
+                   "[--from FILE | --allow-unverified]")
+OFFICIAL_ENTRY = "ffhq_stylegan2"  # registry entry of the official FFHQ generator
+LATENT_CHECK_SAMPLES = 10000  # draws of z for the mean-latent check of a converted mapping network
 SAMPLES = 64  # contact sheet: 8 x 8 samples
 
 
@@ -174,6 +188,51 @@ def cmd_train(args) -> None:
     print(f"generator: {result.logs} -> {weights} ({train_s:.0f} s of training)")
 
 
+# --------------------------------------------------------------------------- convert
+
+
+def architecture_fingerprint(profile) -> str:
+    """The architecture keys of ``gjscc.generator`` a converted file must fit."""
+    cfg = generator_cfg(profile)
+    blob = json.dumps({k: cfg[k] for k in ("size", "style_dim", "n_mlp", "channels")}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cmd_convert(args) -> None:
+    profile = load(args.profile)
+    if args.source is not None:
+        source, entry = Path(args.source), None
+    else:
+        source = file_resolver(args.data, allow_unverified=args.allow_unverified)(OFFICIAL_ENTRY)
+        entry = OFFICIAL_ENTRY
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such weight file")
+    out = Path(args.out)
+    started = time.perf_counter()
+    digest = sha256_file(source)
+    fp = hashlib.sha256(f"{architecture_fingerprint(profile)}:{digest}".encode()).hexdigest()[:16]
+    if _finished(out, fp):
+        print(f"generator: {out / 'generator.pt'} is already converted from {source} ({fp})")
+        return
+    G = build_generator(profile)
+    converted = convert_weights(source, G)
+    weights = save_state_dict(converted.state, out / "generator.pt")
+    check = None
+    if converted.latent_avg is not None:
+        seed = stage_seed(int(profile["seed"]), "gjscc/generator-convert")
+        check = {"samples": LATENT_CHECK_SAMPLES, "seed": seed,
+                 "relative_error": latent_avg_error(G, converted.latent_avg, LATENT_CHECK_SAMPLES, seed)}
+    meta = {"kind": "generator", "source": "converted", "layout": converted.layout, "source_file": str(source),
+            "source_sha256": digest, "registry_entry": entry, "fingerprint": fp,
+            "run_key": f"gjscc_generator@{fp}", "size": G.size, "n_mlp": G.n_mlp, "style_dim": G.style_dim,
+            "dropped_buffers": len(converted.dropped), "latent_avg_check": check,
+            "parameters": {"G": sum(p.numel() for p in G.parameters())},
+            "wall_time_s": round(time.perf_counter() - started, 3)}
+    (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    note = (f"; |mean mapping(z) - latent_avg| / |latent_avg| = {check['relative_error']:.4f}" if check else "")
+    print(f"generator: {source} ({converted.layout}) -> {weights}{note}")
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -258,6 +317,9 @@ def cmd_report(args) -> None:
     train_note = (f"trained {meta.get('steps')} steps x {meta.get('batch_size')} images on "
                   f"{meta.get('train_images')} training faces in {meta.get('train_time_s')} s"
                   if meta else "no run.json beside the weights")
+    if meta.get("source") == "converted":
+        train_note = (f"converted from {Path(meta['source_file']).name} ({meta['layout']}, "
+                      f"sha256 {meta['source_sha256'][:12]})")
     fig.text(0.01, 0.005, f"profile {profile.name}, commit {str(numbers['git'].get('commit'))[:12]}; {train_note}; "
              "projection: Adam on MSE + L1 over w+ from the mean latent, noise maps fixed", fontsize=6)
     provenance = {"profile": {"name": profile.name, "sha256": profile.sha256}, "git": numbers["git"],
@@ -279,6 +341,11 @@ def cmd_report(args) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser, add = stage_cli("python -m pipelines.gjscc.generator", __doc__)
     add("train", cmd_train, data=True)
+    p = add("convert", cmd_convert, data=True)
+    p.add_argument("--from", dest="source", default=None,
+                   help="official weights (rosinality .pt or NVlabs .pkl); default: registry entry " + OFFICIAL_ENTRY)
+    p.add_argument("--allow-unverified", action="store_true",
+                   help=f"use registry entry {OFFICIAL_ENTRY} although it has no published checksum")
     p = add("report", cmd_report, data=True)
     p.add_argument("--generator", required=True, help="generator.pt (G's state dict)")
     run_stage(parser, argv, (ProfileError, CheckpointError, RegistryError, FileNotFoundError, ValueError))
