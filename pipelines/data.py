@@ -21,11 +21,15 @@ def fetch_stage(name: str) -> Stage:
     """Copy a registry entry into data/<name>/ (from $JSCC_DATA_MIRROR, checking every sha256).
 
     An entry without a file list (user-supplied) is taken as it is, and the files found are
-    listed in data/<name>.files."""
+    listed in data/<name>.files; listed files without a published checksum are fetched unverified
+    (their sha256 is recorded in the folder's stamp)."""
     cmd = f"{PYTHON} -m jscc_core.registry fetch {name} --root {DATA_ROOT} -q"
     outs: tuple[str, ...] = (f"{data_dir(name)}/",)
-    if not entry_checksums(name):
+    sums = entry_checksums(name)
+    if not sums:
         cmd += f" --allow-unverified --list {DATA_ROOT}/{name}.files"
         outs += (f"{DATA_ROOT}/{name}.files",)
+    elif "unknown" in sums.values():  # listed files without a published checksum (official weights)
+        cmd += " --allow-unverified"
     return Stage(name=f"data_{name}", cmd=cmd, deps=(REGISTRY_FILE,), outs=outs, pipeline="data",
                  mem_mb=500, runtime_min=10)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pipelines.gjscc import stages as gjscc
 from pipelines.ntscc import stages as ntscc
 from pipelines.separation import stages as separation
 from pipelines.stage import Stage
@@ -41,7 +42,7 @@ PIPELINES = (
     Pipeline("ntscc", "Dai et al., Nonlinear Transform Source-Channel Coding for Semantic Communications, "
                       "IEEE JSAC 2022", ntscc.stages, short_names=True),
     Pipeline("gjscc", "Erdemir, Tung, Dragotti, Gündüz, Generative Joint Source-Channel Coding for Semantic Image "
-                      "Transmission, 2022", None),
+                      "Transmission, 2022", gjscc.stages),
     Pipeline("dgm", "Dai et al., Deep Generative Modeling Reshapes Compression and Transmission: From Efficiency "
                     "to Resiliency, 2024", None),
 )

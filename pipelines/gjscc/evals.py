@@ -35,6 +35,12 @@ def dataset_name(entry: str) -> str:
     return DATASET_NAMES.get(entry, entry)
 
 
+def picture_key(kind: str, snr_db: float) -> str:
+    """Name of a pictures.npz array: reconstructions of ``kind`` (``x_hat``: the DeepJSCC or
+    GenerativeJSCC output, ``x_star``: InverseJSCC's) at an SNR; ``x`` holds the originals."""
+    return f"{kind}_snr{float(snr_db):g}"
+
+
 def read_gjscc_eval(path: Path | str) -> EvalRun:
     """One ``eval.csv`` (and ``eval.json``) of a GJSCC evaluation: the columns above, known methods."""
     return read_eval(path, EVAL_COLUMNS, {"method": METHODS, "test_set": tuple(TEST_SETS),

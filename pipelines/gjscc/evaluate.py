@@ -58,11 +58,10 @@ from pipelines.gjscc.common import (
     weights_resolver,
     write_json,
 )
-from pipelines.gjscc.evals import EVAL_COLUMNS
+from pipelines.gjscc.evals import EVAL_COLUMNS, picture_key
 from pipelines.gjscc.generator import load_generator, stage_device
 from pipelines.gjscc.keys import EVAL_KEYS, INVERSE_KEYS, key_fingerprint
 from pipelines.gjscc.models import load_model
-from pipelines.gjscc.pages import picture_key
 from pipelines.profile import load
 
 EXPERIMENT = "gjscc-evaluate"

@@ -20,13 +20,12 @@ import numpy as np
 from pipelines.figures.cli import figure_parser, run_figure
 from pipelines.figures.findings import Finding
 from pipelines.figures.page import new_figure, write_page
-from pipelines.gjscc.evals import dataset_name
+from pipelines.gjscc.evals import dataset_name, picture_key
 from pipelines.gjscc.pages import (
     RHO_NOTE,
     check_grid,
     draw_grid,
     paper_claim,
-    picture_key,
     picture_rows,
     printed_values,
     provenance,

@@ -15,7 +15,7 @@ from jscc_core.results import ResultRow
 from pipelines.figures.evals import EvalRun, need_file, read_record
 from pipelines.figures.findings import MISSING, Finding
 from pipelines.figures.paper_values import PaperValues, load_paper_values
-from pipelines.gjscc.evals import Point, dataset_name, mean_points, read_gjscc_eval
+from pipelines.gjscc.evals import Point, dataset_name, mean_points, picture_key, read_gjscc_eval
 
 VALUES_FILE = Path(__file__).with_name("paper_values.yaml")
 
@@ -166,11 +166,6 @@ def read_pictures(path: Path | str) -> dict[str, np.ndarray]:
     path = need_file(path, "reconstructed pictures")
     with np.load(path, allow_pickle=False) as npz:
         return {k: npz[k] for k in npz.files}
-
-
-def picture_key(kind: str, snr_db: float) -> str:
-    """Name of the array of ``kind`` (``x_hat``: DeepJSCC's output, ``x_star``: InverseJSCC's) at an SNR."""
-    return f"{kind}_snr{float(snr_db):g}"
 
 
 def mosaic(rows: Sequence[Sequence[np.ndarray]], pad: int = 2, fill: int = 255) -> np.ndarray:
