@@ -86,9 +86,10 @@ def split_faces(profile, split: Path | str, root: Path | str, part: str,
     return [f"{entry}_{i:05d}" for i in idx], to_image_size(faces[idx], size, f"{entry} ({part} split)")
 
 
-def ood_faces(profile, root: Path | str) -> tuple[str, list[str], np.ndarray] | None:
+def ood_faces(profile, root: Path | str, limit: int | None = None) -> tuple[str, list[str], np.ndarray] | None:
     """(entry, image ids, uint8 (N, S, S, 3)) of ``gjscc.data.ood_faces``, faces from another data set
-    than the one the models learnt (an out-of-distribution check); None when the profile has none."""
+    than the one the models learnt (an out-of-distribution check), the first ``limit`` only if given;
+    None when the profile has none."""
     entry = profile.get("gjscc.data.ood_faces")
     if entry is None:
         return None
@@ -97,7 +98,7 @@ def ood_faces(profile, root: Path | str) -> tuple[str, list[str], np.ndarray] | 
         raise FileNotFoundError(f"{path}: the out-of-distribution faces are missing; run "
                                 f"`python -m jscc_core.registry fetch {entry} --root {root}`")
     with np.load(path, allow_pickle=False) as npz:
-        faces, names = npz["x"], npz["filenames"] if "filenames" in npz.files else None
+        faces, names = npz["x"][:limit], npz["filenames"][:limit] if "filenames" in npz.files else None
     ids = [Path(str(n)).stem for n in names] if names is not None else [f"{entry}_{i:05d}" for i in range(len(faces))]
     return entry, ids, to_image_size(faces, int(profile.get("gjscc.image_size")), f"{entry} (out-of-distribution)")
 

@@ -7,8 +7,8 @@ and MS-SSIM at every test SNR, and InverseJSCC through every A.
         --deepjscc results/mini/gjscc/deepjscc/faces_c2 --generator results/mini/gjscc/generator/generator.pt \\
         --out results/mini/gjscc/inverse/faces_c2
 
-``model`` sends the first ``gjscc.data.test_limit`` test faces (all without the key) and the
-out-of-distribution faces (``gjscc.data.ood_faces``) through a trained DeepJSCC or GenerativeJSCC at
+``model`` sends the first ``gjscc.data.test_limit`` test faces (all without the key) and as many
+of the out-of-distribution faces (``gjscc.data.ood_faces``) through a trained DeepJSCC or GenerativeJSCC at
 every SNR of ``gjscc.test_snr_db``, one channel draw per face and SNR (seeded by both, so a point
 does not change when others are added).  It writes, into the model folder, eval.csv (one row per
 face and SNR), eval.json (MLflow run, FD-VGG16 per SNR and set, why FID is not available) and
@@ -169,7 +169,7 @@ def cmd_model(args) -> None:
     limit = profile.get("gjscc.data.test_limit")
     ids, test = split_faces(profile, args.split, args.data, "test", limit)
     sets = {"test": (str(profile.get("gjscc.data.faces")), ids, test)}
-    ood = ood_faces(profile, args.data)
+    ood = ood_faces(profile, args.data, limit)
     if ood is not None:
         sets["ood"] = ood
     n_pictures = int(profile.get("gjscc.fig09.images"))
