@@ -46,12 +46,20 @@ from pipelines.cli import run_stage, stage_cli
 from pipelines.gjscc import paths
 from pipelines.gjscc.common import ImageSizeError, as_tensor, lpips, read_run, split_faces, write_json
 from pipelines.gjscc.generator import build_generator, load_generator, stage_device
-from pipelines.gjscc.keys import DEEPJSCC_TRAINING_KEYS, GENERATIVE_TRAINING_KEYS, key_fingerprint
+from pipelines.gjscc.keys import (
+    DEEPJSCC_MODEL_KEYS,
+    DEEPJSCC_TRAINING_KEYS,
+    GENERATIVE_MODEL_KEYS,
+    GENERATIVE_TRAINING_KEYS,
+    key_fingerprint,
+    key_values,
+)
 from pipelines.gjscc.natural import NaturalCrops, natural_images, natural_split
 from pipelines.profile import load
 
 EXPERIMENT = "gjscc-models"
 KINDS = ("deepjscc", "generative")
+MODEL_KEYS = {"deepjscc": DEEPJSCC_MODEL_KEYS, "generative": GENERATIVE_MODEL_KEYS}  # what rebuilds a model
 
 
 # --------------------------------------------------------------------------- models
@@ -78,6 +86,12 @@ def load_model(profile, folder: Path | str, device: torch.device) -> tuple[nn.Mo
     meta = read_run(folder, "model")
     if meta.get("kind") not in KINDS:
         raise ValueError(f"{folder}/run.json is not a GJSCC model (kind {meta.get('kind')!r}, expected one of {KINDS})")
+    now = key_values(profile, MODEL_KEYS[meta["kind"]])
+    changed = {k: (v, now.get(k)) for k, v in meta.get("model_keys", {}).items() if now.get(k) != v}
+    if changed:
+        raise ValueError(f"{folder} was trained with " + ", ".join(f"{k} = {a!r}" for k, (a, _) in changed.items())
+                         + f"; profile {profile.name!r} has " + ", ".join(f"{b!r}" for _, b in changed.values())
+                         + ": retrain it (its gjscc_train_* stage) or use the profile it was trained with")
     if meta["kind"] == "deepjscc":
         model = build_deepjscc(profile, meta["c_out"])
     else:
@@ -166,6 +180,7 @@ def _train(args, profile, *, name: str, kind: str, model: nn.Module, fp: str, da
         tmp.replace(weights)
         wall = time.perf_counter() - started
         meta = {"kind": kind, "name": name, **info, "rho": paths.rho(info["c_out"]), "final": logs,
+                "model_keys": key_values(profile, MODEL_KEYS[kind]),
                 "run_id": run.run_id, "run_key": run_key, "fingerprint": fp, "device": str(device),
                 "parameters": sum(p.numel() for n, p in model.named_parameters() if not n.startswith("G.")),
                 "steps": schedule.steps, "batch_size": schedule.batch_size, "wall_time_s": round(wall, 3),
