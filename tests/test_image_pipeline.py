@@ -114,14 +114,22 @@ def test_a_corrupt_model_file_is_a_clear_error(built, tmp_path):
 
 @pytest.mark.slow
 def test_paper_profile_dry_runs_the_image_figures(project):
+    """NTSCC's image figures and GJSCC's Figs. 6-9 in one dry run of the paper profile."""
+    gjscc = [f"reports/gjscc/fig0{n}.pdf" for n in (6, 7, 8, 9)]
     res = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "reports/fig11.pdf",
-                          "reports/fig12.pdf", "reports/table1.pdf", "--config", "profile=paper"],
+                          "reports/fig12.pdf", "reports/table1.pdf", *gjscc, "--config", "profile=paper"],
                          cwd=project, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     text = res.stdout + res.stderr
     for lam in ("1024", "256", "64", "16", "4"):  # the paper's lambda grid, one NTSCC per lambda
         assert f"ntscc_images_train_ntscc_mse_lam{lam}" in text
     assert "data_open_images_train" in text
+    # GJSCC at the paper's scale: CelebA-HQ, ImageNet, the official FFHQ G converted (not trained)
+    for stage in ("data_celeba_hq", "data_imagenet", "data_ffhq_stylegan2", "gjscc_generator_convert",
+                  "gjscc_train_deepjscc_natural_c8", "gjscc_train_generative_c2_stage2", "gjscc_inverse_natural_c2",
+                  "gjscc_fig06", "gjscc_fig09"):
+        assert stage in text, stage
+    assert "gjscc_generator_train" not in text
 
 
 @pytest.mark.slow
