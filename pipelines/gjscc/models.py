@@ -25,6 +25,7 @@ stage resumes and a checkpoint of other settings is set aside, never resumed.
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -86,7 +87,7 @@ def load_model(profile, folder: Path | str, device: torch.device) -> tuple[nn.Mo
     meta = read_run(folder, "model")
     if meta.get("kind") not in KINDS:
         raise ValueError(f"{folder}/run.json is not a GJSCC model (kind {meta.get('kind')!r}, expected one of {KINDS})")
-    now = key_values(profile, MODEL_KEYS[meta["kind"]])
+    now = json.loads(json.dumps(key_values(profile, MODEL_KEYS[meta["kind"]])))  # as run.json holds them
     changed = {k: (v, now.get(k)) for k, v in meta.get("model_keys", {}).items() if now.get(k) != v}
     if changed:
         raise ValueError(f"{folder} was trained with " + ", ".join(f"{k} = {a!r}" for k, (a, _) in changed.items())
