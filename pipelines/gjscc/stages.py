@@ -82,9 +82,11 @@ class _Builder:
             pkl = f"{data_dir('ffhq_stylegan2')}/stylegan2-ffhq-config-f.pkl"
             self.add("generator_convert",
                      f"{PYTHON} -m generative_jscc.weights convert --from {pkl} "
-                     f"--size {int(p.get('gjscc.generator.size'))} --out {self.generator}",
+                     f"--size {int(p.get('gjscc.generator.size'))} --style-dim {int(p.get('gjscc.generator.style_dim'))} "
+                     f"--n-mlp {int(p.get('gjscc.generator.n_mlp'))} --out {self.generator}",
                      (f"{PKG}/weights.py", f"{PKG}/stylegan2.py", data_dir("ffhq_stylegan2")), (self.generator,),
-                     ("gjscc.generator.size",), self.runtime["report"], mem_mb=8000, compute=False)
+                     ("gjscc.generator.size", "gjscc.generator.style_dim", "gjscc.generator.n_mlp"),
+                     self.runtime["report"], mem_mb=8000, compute=False)
         else:
             self.add("generator_train",
                      f"{PYTHON} -m pipelines.gjscc.generator train {self.args} --out {folder}",
