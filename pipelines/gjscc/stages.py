@@ -80,10 +80,10 @@ class _Builder:
         if p.get("gjscc.generator.source") == "ffhq":
             # the official FFHQ 1024 weights, converted once into a state dict (never unpickled as code)
             pkl = f"{data_dir('ffhq_stylegan2')}/stylegan2-ffhq-config-f.pkl"
+            g = {k: int(p.get(f"gjscc.generator.{k}")) for k in ("size", "style_dim", "n_mlp")}
             self.add("generator_convert",
-                     f"{PYTHON} -m generative_jscc.weights convert --from {pkl} "
-                     f"--size {int(p.get('gjscc.generator.size'))} --style-dim {int(p.get('gjscc.generator.style_dim'))} "
-                     f"--n-mlp {int(p.get('gjscc.generator.n_mlp'))} --out {self.generator}",
+                     f"{PYTHON} -m generative_jscc.weights convert --from {pkl} --size {g['size']} "
+                     f"--style-dim {g['style_dim']} --n-mlp {g['n_mlp']} --out {self.generator}",
                      (f"{PKG}/weights.py", f"{PKG}/stylegan2.py", data_dir("ffhq_stylegan2")), (self.generator,),
                      ("gjscc.generator.size", "gjscc.generator.style_dim", "gjscc.generator.n_mlp"),
                      self.runtime["report"], mem_mb=8000, compute=False)
