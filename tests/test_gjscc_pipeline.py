@@ -1,7 +1,10 @@
 """GJSCC end to end through Snakemake: GJSCC Figs. 6-9 from a clean copy on the tiny profile (a 32-px
-generator, tiny models, four test faces), every stage declaring the profile keys it reads."""
+generator, tiny models at one c_out, four test faces), every stage declaring the profile keys it reads;
+the pages of two rho drawn from the run's evaluations relabelled as a second c_out."""
+import csv
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +42,7 @@ def test_the_four_figures_from_a_clean_copy(built):
     methods = {r.method.split(",")[0] for r in fig06}
     assert methods == {"DeepJSCC", "InverseJSCC"}
     assert {r.extra["domain"] for r in fig06} == {"faces", "natural"}
-    assert {round(r.bandwidth_ratio, 4) for r in fig06} == {0.0013, 0.0052}  # rho = c_out / 1536, complex uses
+    assert {round(r.bandwidth_ratio, 4) for r in fig06} == {0.0013}  # rho = c_out / 1536, complex uses (c_out 2)
     assert {r.metric for r in fig06} == {"lpips_vgg", "lpips_alex"} and all(0 <= r.value < 2 for r in fig06)
     notes = " ".join(json.loads((built / "reports/gjscc/fig06.json").read_text())["extra"]["notes"])
     assert "stand in for ImageNet" in notes and "fresh channel-noise draw" in notes and "complex channel uses" in notes
@@ -50,6 +53,8 @@ def test_the_four_figures_from_a_clean_copy(built):
     assert {r.metric for r in fig08 if r.panel == "d"} == {"fd_vgg16"}  # never called FID
     notes = " ".join(json.loads((built / "reports/gjscc/fig08.json").read_text())["extra"]["notes"])
     assert "FID: not available (" in notes and "MS-SSIM (2-scale)" in notes
+    findings = json.loads((built / "reports/gjscc/fig08.json").read_text())["extra"]["findings"]
+    assert any(not f["holds"] and "only c_out = 2 was evaluated" in f["detail"] for f in findings)
     for fig, shown in (("fig07", 2 * 2 * 2), ("fig09", 2 * 2)):  # SNRs x rows per SNR, LPIPS and PSNR per face
         rows = read_results_csv(built / f"reports/gjscc/{fig}.csv")
         assert len(rows) == shown * 2 * 2
@@ -65,12 +70,56 @@ def test_evaluations_hold_every_point_per_image(built):
     test = [r for r in rows if r["test_set"] == "test"]
     assert len(test) == 4 * 2 and {r["snr_db"] for r in test} == {"-5", "5"}  # 4 test faces at 2 SNRs
     assert {r["dataset"] for r in rows if r["test_set"] == "ood"} == {"faces"}  # the out-of-distribution faces
-    inverse = (built / ROOT / "inverse/natural_c8/eval.csv").read_text().splitlines()[1:]
+    inverse = (built / ROOT / "inverse/natural_c2/eval.csv").read_text().splitlines()[1:]
     assert {line.split(",")[0] for line in inverse} == {"DeepJSCC", "InverseJSCC"}
     with np.load(built / ROOT / "inverse/faces_c2/pictures.npz") as pics:
         assert pics["x"].shape == (2, 32, 32, 3) and pics["x_star_snr5"].dtype == np.uint8
     split = json.loads((built / ROOT / "split.json").read_text())
     assert split["sizes"] == {"train": 3998, "val": 500, "test": 499}  # UTKFace 8:1:1
+
+
+def _as_c_out(src: Path, dest: Path, c_out: int) -> Path:
+    """``src``'s eval.csv and eval.json copied into ``dest`` (under ``src``'s own kind and name) as
+    if its A had ``c_out`` channels (rho = c_out / 1536)."""
+    with open(src / "eval.csv", newline="") as fh:
+        reader = csv.DictReader(fh)
+        columns, rows = reader.fieldnames, list(reader)
+    for r in rows:
+        r["c_out"], r["rho"] = str(c_out), repr(c_out / 1536)
+    dest = dest / src.parent.name / src.name
+    dest.mkdir(parents=True)
+    with open(dest / "eval.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    shutil.copy(src / "eval.json", dest)  # its set measures take rho from the rows
+    return dest / "eval.csv"
+
+
+@pytest.mark.slow
+def test_pages_of_two_rho(built, tmp_path):
+    """The tiny profile trains one c_out; Figs. 6 and 8 of two (a panel per rho, the larger-rho
+    findings) from its evaluations, relabelled as c_out = 8."""
+    from pipelines.gjscc import fig06, fig08
+    from pipelines.profile import load
+
+    profile, root = load(str(built / PROFILE)), built / ROOT
+    inverse = [root / f"inverse/{d}_c2" for d in ("faces", "natural")]
+    evals = [f / "eval.csv" for f in inverse] + [_as_c_out(f, tmp_path, 8) for f in inverse]
+    fig06.render(profile, evals, tmp_path / "fig06.pdf", root / "generator/report.json")
+    rows = read_results_csv(tmp_path / "fig06.csv")
+    assert {(r.panel, r.extra["domain"]) for r in rows} == {(f"rho{p}", d) for p in ("0.0013", "0.0052")
+                                                            for d in ("faces", "natural")}
+    claims = [f["claim"] for f in json.loads((tmp_path / "fig06.json").read_text())["extra"]["findings"]]
+    assert all(any(f"(c_out = {c})" in claim for claim in claims) for c in (2, 8))
+    models = [root / "deepjscc/faces_c2", root / "generative/c2"]
+    evals = [f / "eval.csv" for f in models] + [_as_c_out(f, tmp_path, 8) for f in models]
+    fig08.render(profile, evals, tmp_path / "fig08.pdf")
+    rows = read_results_csv(tmp_path / "fig08.csv")
+    assert {round(r.bandwidth_ratio, 4) for r in rows if r.panel == "d"} == {0.0013, 0.0052}
+    findings = json.loads((tmp_path / "fig08.json").read_text())["extra"]["findings"]
+    high = [f for f in findings if "larger BCR" in f["claim"]]
+    assert len(high) == 2 and not any("only c_out" in f["detail"] for f in findings)
 
 
 @pytest.mark.slow
