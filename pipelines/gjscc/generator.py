@@ -49,7 +49,7 @@ from generative_jscc.stylegan2 import Discriminator, Generator, resize_to, to_un
 from generative_jscc.weights import convert_weights, latent_avg_error, save_state_dict
 from jscc_core.determinism import seed_everything, stage_seed
 from jscc_core.metrics import psnr
-from jscc_core.profiles import ProfileError
+from jscc_core.profiles import ProfileError, thaw
 from jscc_core.registry import RegistryError, file_resolver, sha256_file
 from jscc_core.tracking import track_run
 from jscc_core.training import CheckpointError, load_weights
@@ -69,7 +69,11 @@ SAMPLES = 64  # contact sheet: 8 x 8 samples
 
 
 def generator_cfg(profile) -> dict:
-    return profile.get("gjscc.generator")
+    """``gjscc.generator`` as plain values, ``channels`` keyed by the resolution as an int (the profile
+    writes those keys as strings: DVC's parameter reader fails on integer keys)."""
+    cfg = thaw(profile.get("gjscc.generator"))
+    cfg["channels"] = {int(r): int(c) for r, c in cfg["channels"].items()}
+    return cfg
 
 
 def build_generator(profile) -> Generator:
