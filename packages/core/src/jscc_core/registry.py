@@ -5,7 +5,8 @@ it consists of, their sha256 and the folder it has inside a mirror directory. :f
 resolves an entry into ``<root>/<name>/`` in this order:
 
 1. files already there and verified (a ``.verified.json`` stamp with sizes and mtimes makes a
-   repeated call instant; files whose size or mtime changed are hashed again);
+   repeated call instant; files whose size or mtime changed are hashed again, and ``force=True``
+   (CLI: ``--force``) hashes every file again whatever the stamp says);
 2. the mirror directory (``mirror=`` argument, else env ``JSCC_DATA_MIRROR``), laid out as
    ``<mirror>/<mirror_folder>/<path>``; files are copied (never linked:
    a link would let an edit of the local copy change the shared mirror);
@@ -38,6 +39,15 @@ Checksum modes (``checksum:`` in the YAML):
 Missing everywhere: :class:`DataUnavailableError`, whose message names the entry, its URL(s),
 the mirror folder that was searched (or that ``JSCC_DATA_MIRROR`` is unset) and how to
 supply the data.
+
+Verification where data is read. The stamp only tells :func:`fetch` what it verified earlier; a
+file edited since (an mtime can be kept or restored) is not caught by it. So every reader of an
+entry's files checks the bytes it reads: :func:`read_verified` (the bytes, hashed as read) and
+:func:`check_file` (a path, hashed once per process and file state) compare the sha256 with the
+registry, and a mismatch raises :class:`ModifiedDataError` naming the file, both digests and the
+command that restores it. The digests so read are kept for the process: :func:`read_checksums`
+gives them to a stage's provenance, which thus names the bytes used rather than the registry's
+values. Entries without a published checksum are not compared, only recorded.
 """
 
 from __future__ import annotations
@@ -64,6 +74,7 @@ __all__ = [
     "DataUnavailableError",
     "ChecksumError",
     "UnverifiedDataError",
+    "ModifiedDataError",
     "FileSpec",
     "Entry",
     "load_registry",
@@ -71,6 +82,9 @@ __all__ = [
     "fetch",
     "resolve_file",
     "file_resolver",
+    "read_verified",
+    "check_file",
+    "read_checksums",
     "verify",
     "entry_checksums",
     "sha256_file",
@@ -111,6 +125,21 @@ class ChecksumError(RegistryError):
 
 class UnverifiedDataError(RegistryError):
     """The entry has no published checksum and ``allow_unverified`` was not given."""
+
+
+class ModifiedDataError(ChecksumError, ValueError):
+    """A registry file, as a stage reads it, does not match the registry's sha256 (the file is left as it is).
+
+    Also a ValueError, like every unreadable data file of :mod:`jscc_core.images`.
+    """
+
+    def __init__(self, path: str | os.PathLike, entry: str, expected: str, actual: str, root: str | os.PathLike):
+        self.filename, self.expected, self.actual, self.source = str(path), expected, actual, ""
+        self.entry = entry
+        RegistryError.__init__(
+            self,
+            f"{path} does not match registry entry {entry!r}: expected sha256 {expected[:16]}..., got "
+            f"{actual[:16]}...; restore it with `jscc-data fetch {entry} --root {root} --force`")
 
 
 @dataclass(frozen=True)
@@ -457,11 +486,14 @@ def fetch(
     *,
     allow_unverified: bool = False,
     registry: str | os.PathLike | None = None,
+    force: bool = False,
 ) -> Path:
     """Make entry ``name`` available under ``<root>/<name>/`` and return that folder.
 
     See the module docstring for the resolution order. ``allow_unverified`` is required for
-    entries with ``checksum: unknown``; ``registry`` selects another registry YAML (tests).
+    entries with ``checksum: unknown``; ``registry`` selects another registry YAML (tests);
+    ``force`` ignores the stamp: every local file is hashed again, and one that does not match is
+    moved aside and restored from the mirror or URL.
     """
     entry = get_entry(name, registry)
     folder = Path(root) / entry.name
@@ -476,7 +508,7 @@ def fetch(
         return _fetch_user_supplied(entry, folder, mirror_dir, off)
 
     stamp = _read_stamp(folder)
-    old = stamp.get("files", {}) if stamp.get("spec") == entry.spec_digest() else {}
+    old = stamp.get("files", {}) if stamp.get("spec") == entry.spec_digest() and not force else {}
     if old and all(_stamp_ok(old.get(f.path), folder / f.path) for f in entry.files):
         return folder  # fast path: nothing changed since the last verification
 
@@ -526,7 +558,11 @@ def fetch(
 
 
 def resolve_file(name: str, filename: str | None = None, **kw) -> Path:
-    """Fetch entry ``name`` and return the path of one file (the only one if ``filename`` is None)."""
+    """Fetch entry ``name`` and return the path of one file (the only one if ``filename`` is None).
+
+    The file is checked against the registry as it is now (:func:`check_file`), whatever the
+    stamp says; ``kw`` are passed to :func:`fetch`.
+    """
     entry = get_entry(name, kw.get("registry"))
     if filename is None:
         if len(entry.files) != 1:
@@ -534,7 +570,8 @@ def resolve_file(name: str, filename: str | None = None, **kw) -> Path:
         filename = entry.files[0].path
     elif filename not in {f.path for f in entry.files}:
         raise RegistryError(f"{name!r} has no file {filename!r}")
-    return fetch(name, **kw) / filename
+    fetch(name, **kw)
+    return check_file(name, filename, root=kw.get("root", "data"), registry=kw.get("registry"))
 
 
 def file_resolver(root: str | os.PathLike = "data", **kw) -> Callable[[str], Path]:
@@ -545,6 +582,82 @@ def file_resolver(root: str | os.PathLike = "data", **kw) -> Callable[[str], Pat
     """
     kw.setdefault("progress", False)
     return lambda name: resolve_file(name, root=root, **kw)
+
+
+# --------------------------------------------------------------------------- verification at read time
+
+_FILE_DIGESTS: dict[tuple, str] = {}  # (path, size, mtime_ns, ctime_ns, inode) -> sha256, this process
+_READ_DIGESTS: dict[tuple[str, str], str] = {}  # (entry, file) -> sha256 of the bytes read, this process
+
+
+def _spec_of(entry: Entry, filename: str) -> FileSpec:
+    for spec in entry.files:
+        if spec.path == filename:
+            return spec
+    raise RegistryError(f"registry entry {entry.name!r} has no file {filename!r}")
+
+
+def _accept(entry: Entry, spec: FileSpec, path: Path, digest: str, root: str | os.PathLike) -> str:
+    """Raise :class:`ModifiedDataError` unless ``digest`` matches ``spec``; record it as read."""
+    if not _matches(spec, digest):
+        raise ModifiedDataError(path, entry.name, spec.expected or "", digest, root)
+    _READ_DIGESTS[entry.name, spec.path] = digest
+    return digest
+
+
+def _missing(entry: Entry, path: Path, root: str | os.PathLike) -> FileNotFoundError:
+    return FileNotFoundError(f"{path} is missing; run `jscc-data fetch {entry.name} --root {root}` to restore it")
+
+
+def read_verified(name: str, filename: str, root: str | os.PathLike = "data",
+                  registry: str | os.PathLike | None = None) -> bytes:
+    """The bytes of file ``filename`` of entry ``name`` in ``<root>/<name>/``, checked against the registry.
+
+    The sha256 of exactly these bytes is compared with the entry's (a mismatch is a
+    :class:`ModifiedDataError`; a missing file a FileNotFoundError) and recorded for
+    :func:`read_checksums`. Decode the returned bytes, not the file, so that what was checked is
+    what is used.
+    """
+    entry = get_entry(name, registry)
+    spec = _spec_of(entry, filename)
+    path = Path(root) / entry.name / spec.path
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise _missing(entry, path, root) from None
+    _accept(entry, spec, path, hashlib.sha256(data).hexdigest(), root)
+    return data
+
+
+def check_file(name: str, filename: str, root: str | os.PathLike = "data",
+               registry: str | os.PathLike | None = None) -> Path:
+    """Path of file ``filename`` of entry ``name`` in ``<root>/<name>/``, its sha256 checked against the registry.
+
+    For readers that take a path (weights). The file is hashed once per process and file state
+    (size, mtime, ctime, inode: a change of content changes the ctime even when the mtime is
+    restored); a mismatch is a :class:`ModifiedDataError`, and the digest is recorded for
+    :func:`read_checksums`.
+    """
+    entry = get_entry(name, registry)
+    spec = _spec_of(entry, filename)
+    path = Path(root) / entry.name / spec.path
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise _missing(entry, path, root) from None
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    digest = _FILE_DIGESTS.get(key)
+    if digest is None:
+        digest = _FILE_DIGESTS[key] = sha256_file(path)
+    _accept(entry, spec, path, digest, root)
+    return path
+
+
+def read_checksums(names: Iterable[str]) -> dict[str, str]:
+    """``{"<entry>/<file>": sha256}`` of the files of entries ``names`` read and checked in this
+    process (:func:`read_verified`, :func:`check_file`): the bytes a stage used, for its provenance."""
+    wanted = set(names)
+    return {f"{e}/{f}": d for (e, f), d in sorted(_READ_DIGESTS.items()) if e in wanted}
 
 
 @dataclass
@@ -597,7 +710,7 @@ def _cmd_fetch(args) -> int:
     t0 = time.monotonic()
     path = fetch(args.name, root=args.root, mirror=args.mirror, offline=args.offline or None,
                  progress=not args.quiet, allow_unverified=args.allow_unverified,
-                 registry=args.registry)
+                 registry=args.registry, force=args.force)
     print(f"{args.name}: ready in {path} ({time.monotonic() - t0:.1f} s)")
     if args.list:  # the files now present: what a pipeline stage declares for a user-supplied entry
         names = sorted(str(p.relative_to(path)) for p in Path(path).rglob("*") if p.is_file() and p.name != STAMP_NAME)
@@ -629,6 +742,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     f.add_argument("--offline", action="store_true", help=f"never download (also ${OFFLINE_ENV}=1)")
     f.add_argument("--allow-unverified", action="store_true",
                    help="accept entries that have no published checksum")
+    f.add_argument("--force", action="store_true",
+                   help="hash every local file again, ignoring the stamp; restore those that do not match")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     f.add_argument("--list", default=None, metavar="FILE", help="write the entry's local file names to FILE")
     f.set_defaults(func=_cmd_fetch)
