@@ -2,7 +2,15 @@
 
 Data comes through the registry (:mod:`jscc_core.registry`): an entry must have been fetched
 into ``<root>/<entry name>/`` (``jscc-data fetch NAME --root ROOT``) before it is loaded here.
-Any other folder of images loads the same way (:func:`load_folder`).
+Every file of an entry is checked against the registry's sha256 as it is read
+(:func:`jscc_core.registry.read_verified`): an edited file is a
+:class:`~jscc_core.registry.ModifiedDataError` naming it, and the digests read are what
+:func:`jscc_core.registry.read_checksums` reports. Any other folder of images loads the same way,
+unchecked (:func:`load_folder`).
+
+Decoding: 8-bit images of any Pillow mode become RGB; 16-bit greyscale (PNG) is scaled to 8 bits
+(round(v / 257)), never clipped; an empty, truncated or otherwise undecodable file, or one of an
+unsupported mode, is a ValueError naming it.
 
 * :func:`load_folder` / :func:`load_entry_images` -- image files (:data:`IMAGE_SUFFIXES`: PNG,
   JPEG, BMP, PPM, TIFF) as ``{stem: (H, W, 3) uint8}``, in sorted file-name order;
@@ -19,6 +27,7 @@ Any other folder of images loads the same way (:func:`load_folder`).
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .registry import entry_checksums, get_entry, load_registry
+from .registry import entry_checksums, get_entry, load_registry, read_verified
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -65,20 +74,47 @@ def _is_image(name: str) -> bool:
     return Path(name).suffix.lower() in IMAGE_SUFFIXES
 
 
-def _decode(path: Path) -> np.ndarray:
-    """One image file as a writable uint8 (H, W, 3) RGB array; unreadable files raise ValueError."""
+#: Pillow modes of 16-bit greyscale images (PNG), scaled to 8 bits by :func:`_to_rgb8`.
+_MODES_16BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+#: Pillow modes converted to RGB as they are (8 bits per sample).
+_MODES_8BIT = ("L", "P", "RGBA", "LA", "CMYK", "YCbCr", "1", "PA")
+
+
+def _to_rgb8(im) -> np.ndarray:
+    """A loaded Pillow image as uint8 (H, W, 3) RGB; 16-bit greyscale is scaled by 255/65535, not clipped."""
+    if im.mode == "RGB":
+        return np.array(im, dtype=np.uint8)
+    if im.mode in _MODES_16BIT or (im.mode == "I" and im.format == "PNG"):  # older Pillow: 16-bit PNG as "I"
+        v = np.asarray(im).astype(np.float64)
+        if v.size and (v.min() < 0 or v.max() > 65535):
+            raise ValueError(f"image mode {im.mode!r} holds values outside 0..65535")
+        grey = np.round(v / 257).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if im.mode not in _MODES_8BIT:
+        raise ValueError(f"unsupported image mode {im.mode!r} (8-bit modes and 16-bit greyscale are read)")
+    return np.array(im.convert("RGB"), dtype=np.uint8)
+
+
+def _decode(path: Path, data: bytes | None = None) -> np.ndarray:
+    """One image file as a writable uint8 (H, W, 3) RGB array; unreadable files raise ValueError.
+
+    ``data``: the file's bytes when already read (and checked); else the file is read here.
+    """
     try:
         from PIL import Image
     except ImportError as exc:  # Pillow decodes every image format
         raise ImportError("decoding images needs Pillow: pip install pillow") from exc
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"{path} cannot be read ({exc.__class__.__name__}: {exc.strerror or exc})") from exc
+    if not data:
+        raise ValueError(f"{path} is empty (0 bytes), not an image")
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             im.load()
-            if im.mode != "RGB":
-                if im.mode not in ("L", "P", "RGBA", "LA", "CMYK", "YCbCr", "1", "PA"):
-                    raise ValueError(f"unsupported image mode {im.mode!r}")
-                im = im.convert("RGB")
-            arr = np.array(im, dtype=np.uint8)
+            arr = _to_rgb8(im)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise ValueError(f"{path} is not a readable image ({exc.__class__.__name__}: {exc})") from exc
     if arr.ndim != 3 or arr.shape[2] != 3:
@@ -86,15 +122,30 @@ def _decode(path: Path) -> np.ndarray:
     return arr
 
 
+def _check_stems(folder: Path, files: Sequence[str]) -> None:
+    """Images are keyed by file stem: two files with one stem (``a.png``, ``a.jpg``) are a ValueError naming both."""
+    seen: dict[str, str] = {}
+    for name in sorted(files):
+        stem = Path(name).stem
+        if stem in seen:
+            raise ValueError(f"{folder / seen[stem]} and {folder / name} share the stem {stem!r} (images are "
+                             "keyed by file stem): keep one of them")
+        seen[stem] = name
+
+
 def load_folder(folder: str | os.PathLike, names: Sequence[str] | None = None,
-                limit: int | None = None) -> dict[str, np.ndarray]:
+                limit: int | None = None, *, entry: str | None = None) -> dict[str, np.ndarray]:
     """Decode images of ``folder`` to uint8 RGB (H, W, 3) arrays keyed by file stem, in sorted order.
 
     ``folder``: a registry entry's folder or any folder of images; ``names``: file names inside
     ``folder`` to load (default: every file there with a suffix of :data:`IMAGE_SUFFIXES`);
-    ``limit``: keep only the first ``limit`` files in sorted file-name order. A missing folder or
-    file raises FileNotFoundError; a corrupt file, or two files with the same stem, raise
-    ValueError naming them. For a registry entry's folder the message says how to fetch it again.
+    ``limit``: keep only the first ``limit`` files in sorted file-name order; ``entry``: the
+    registry entry ``folder`` holds (``<root>/<entry>/``), whose files are then checked against the
+    registry's sha256 as they are read (:func:`jscc_core.registry.read_verified`). A missing folder
+    or file raises FileNotFoundError; a corrupt or empty file, or two files with the same stem,
+    raise ValueError naming them; a file of ``entry`` that differs from the registry a
+    :class:`~jscc_core.registry.ModifiedDataError` (also a ValueError). For a registry entry's
+    folder the message says how to fetch it again.
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1 or None, got {limit}")
@@ -105,16 +156,15 @@ def load_folder(folder: str | os.PathLike, names: Sequence[str] | None = None,
         files = [p.name for p in folder.iterdir() if p.is_file() and _is_image(p.name)]
     else:
         files = list(names)
+    _check_stems(folder, files)
     images: dict[str, np.ndarray] = {}
     for name in sorted(files)[:limit]:
         path = folder / name
         if not path.is_file():
             raise FileNotFoundError(f"image {path} is missing{_restore_hint(folder, 'to restore it')}")
-        stem = Path(name).stem
-        if stem in images:
-            raise ValueError(f"two images in {folder} share the stem {stem!r}")
+        data = read_verified(entry, name, folder.parent) if entry is not None else None
         try:
-            images[stem] = _decode(path)
+            images[Path(name).stem] = _decode(path, data)
         except ValueError as exc:
             raise ValueError(f"{exc}{_restore_hint(folder, 'to restore it')}") from None
     return images
@@ -125,10 +175,12 @@ def load_entry_images(name: str, root: str | os.PathLike = "data",
     """The image files that registry entry ``name`` lists, decoded from ``<root>/<name>/``.
 
     ``root``: the data root the entry was fetched into. Other files of the entry (manifests,
-    notes) are skipped. A user-supplied entry (no file list, e.g. Open Images) is every image file
-    in the folder. ``limit`` keeps the first ``limit`` images in sorted file-name order.
+    notes) are skipped. Each listed file is checked against the registry's sha256 as it is read.
+    A user-supplied entry (no file list, e.g. Open Images) is every image file in the folder, with
+    nothing to check. ``limit`` keeps the first ``limit`` images in sorted file-name order.
     """
     files = sorted(f for f in entry_checksums(name) if _is_image(f))
+    listed = bool(files)
     if not files and get_entry(name).user_supplied and (Path(root) / name).is_dir():
         files = sorted(p.name for p in (Path(root) / name).iterdir() if p.is_file() and _is_image(p.name))
     if not files:
@@ -136,19 +188,23 @@ def load_entry_images(name: str, root: str | os.PathLike = "data",
     folder = Path(root) / name
     if not folder.is_dir():
         raise FileNotFoundError(f"data set {name!r} is not in {folder}; {_fetch_hint(name, Path(root))} first")
-    return load_folder(folder, files, limit)
+    return load_folder(folder, files, limit, entry=name if listed else None)
 
 
 def load_cifar_subset(root: str | os.PathLike = "data", split: str = "train") -> np.ndarray:
-    """The ``split`` images ("train": 4000, "test": 1000) of the CIFAR-10 subset as uint8 (N, 32, 32, 3)."""
+    """The ``split`` images ("train": 4000, "test": 1000) of the CIFAR-10 subset as uint8 (N, 32, 32, 3).
+
+    The NPZ is checked against the registry's sha256 as it is read
+    (:class:`~jscc_core.registry.ModifiedDataError` if it differs)."""
     if split not in CIFAR_SPLITS:
         raise ValueError(f"split must be one of {CIFAR_SPLITS}, got {split!r}")
     (filename,) = entry_checksums(CIFAR_ENTRY)
     path = Path(root) / CIFAR_ENTRY / filename
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; {_fetch_hint(CIFAR_ENTRY, Path(root))} first")
+    data = read_verified(CIFAR_ENTRY, filename, root)
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             x = npz[f"x_{split}"]
     except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"{path} is not a readable CIFAR-10 subset ({exc.__class__.__name__}: {exc})") from exc
