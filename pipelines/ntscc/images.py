@@ -47,7 +47,7 @@ from jscc_core.images import (
 )
 from jscc_core.metrics import ms_ssim, ms_ssim_db, psnr
 from jscc_core.profiles import ProfileError, fingerprint
-from jscc_core.registry import RegistryError, entry_checksums
+from jscc_core.registry import RegistryError, read_checksums
 from jscc_core.tracking import track_run
 from jscc_core.training import CheckpointError, TrainSchedule, load_weights, train, weights_digest
 from ntscc.image.deepjscc import DeepJSCC
@@ -137,11 +137,10 @@ def test_images(profile, data_root: Path, block: str = "images") -> dict[str, np
 
 
 def data_checksums(profile, block: str = "images") -> dict[str, str]:
+    """``{"<entry>/<file>": sha256}`` of the block's training and test files this process has read
+    (each checked against the registry as it was read): what the stage used, for its records."""
     cfg = images_cfg(profile, block)
-    out = {}
-    for name in dict.fromkeys(dataset_entry(n) for n in (cfg["train_set"], cfg["test_set"])):
-        out.update({f"{name}/{k}": v for k, v in entry_checksums(name).items()})
-    return out
+    return read_checksums(dataset_entry(n) for n in (cfg["train_set"], cfg["test_set"]))
 
 
 # --------------------------------------------------------------------------- training
@@ -175,7 +174,8 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
         torch.save(model.state_dict(), out / "model.pt")
         meta = {"kind": kind, "name": name, "params": params, "final": logs, "run_id": run.run_id, "run_key": run_key,
                 "parameters": sum(p.numel() for p in model.parameters()),
-                "wall_time_s": round(time.perf_counter() - started, 3)}
+                "wall_time_s": round(time.perf_counter() - started, 3),
+                "data_checksums": data_checksums(profile, block)}
         (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         run.log_artifact(out / "run.json")
     print(f"{name}: {logs} -> {out}")
@@ -360,7 +360,9 @@ def cmd_evaluate(args) -> None:
         info = {"run_id": run.run_id, "run_key": run_key, "model_run_id": meta["run_id"],
                 "model_run_key": meta["run_key"],
                 "wall_time_s": round(wall, 3), "parameters": meta["parameters"],
-                "train_wall_time_s": meta["wall_time_s"], "data_checksums": data_checksums(profile, block)}
+                "train_wall_time_s": meta["wall_time_s"],
+                # what the model was trained on (as its training read it) and the test images read here
+                "data_checksums": {**meta.get("data_checksums", {}), **data_checksums(profile, block)}}
         (folder / "eval.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     print(f"{meta['name']}: {len(rows)} rows, mean PSNR {mean_psnr:.2f} dB, {wall:.0f} s")
 
@@ -389,7 +391,8 @@ def cmd_rate_maps(args) -> None:
                         cbr=np.array(cbrs), eta=np.float64(eta))
     run_key = f"ntscc_images_fig08@{fingerprint(profile, 'ntscc.images', 'fig08', models=sorted(run_ids.values()))}"
     info = {"run_id": next(iter(run_ids.values())), "run_key": run_key, "image_id": image_id,
-            "model_run_ids": run_ids, "wall_time_s": round(time.perf_counter() - started, 3), "cbr_is": "k_y / (3 H W)"}
+            "model_run_ids": run_ids, "wall_time_s": round(time.perf_counter() - started, 3), "cbr_is": "k_y / (3 H W)",
+            "data_checksums": data_checksums(profile, args.block)}
     (out / "maps.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     print(f"rate maps of {image_id} for lambda {lambdas} -> {out}")
 
@@ -450,7 +453,7 @@ def cmd_time_models(args) -> None:
                          for k, v in methods.items()})
         info = {"methods": methods, "run_id": run.run_id, "run_key": run_key, "model_run_ids": run_ids,
                 "device": f"CPU ({os.cpu_count()} cores)", "threads": torch.get_num_threads(),
-                "wall_time_s": round(time.perf_counter() - started, 3)}
+                "wall_time_s": round(time.perf_counter() - started, 3), "data_checksums": data_checksums(profile)}
         (out / "timing.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     print(json.dumps(methods, indent=1))
 

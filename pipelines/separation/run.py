@@ -24,7 +24,7 @@ from jscc_core.digital.mcs import AWGN_ENVELOPE
 from jscc_core.digital.separation import evaluate_separation, mean_colour, parse_mcs, write_image_results_csv
 from jscc_core.images import dataset_entry, load_dataset
 from jscc_core.profiles import ProfileError
-from jscc_core.registry import RegistryError, entry_checksums
+from jscc_core.registry import RegistryError, read_checksums
 from jscc_core.tracking import track_run
 from pipelines.cli import run_stage, stage_cli
 from pipelines.profile import load
@@ -107,7 +107,7 @@ def cmd_sweep(args) -> None:
         meta = {"run_id": run.run_id, "run_key": run_key, "sweep": args.sweep, "wall_time_s": round(seconds, 2),
                 "images": len(images), "rows": len(results), "lost": lost, "mode": cfg["mode"],
                 "count": sw.get("count", "file"),
-                "data_checksums": {f"{entry}/{k}": v for k, v in entry_checksums(entry).items()}}
+                "data_checksums": read_checksums([entry])}  # the bytes read, checked against the registry
         _dump(out.with_suffix(".json"), meta)
     print(f"{args.sweep}: {len(results)} rows ({lost} lost) in {seconds:.0f} s -> {out}")
 
