@@ -70,6 +70,7 @@ import math
 import os
 import re
 import sys
+import tempfile
 from collections import defaultdict
 from dataclasses import asdict, dataclass, fields, replace
 from fractions import Fraction
@@ -856,6 +857,22 @@ def _parse_fallback(text: str, images: Mapping[str, np.ndarray]):
     return vals[0] if len(vals) == 1 else vals
 
 
+def _out_problem(path: Path) -> Optional[str]:
+    """Why the file ``path`` cannot be written, or None; creates its folder (checked before any compute)."""
+    if path.is_dir():
+        return f"{path} is an existing folder; name the CSV file to write, e.g. {path / 'separation.csv'}"
+    folder = next(a for a in path.parents if a.exists())  # the nearest existing folder ("." at worst)
+    if not folder.is_dir():
+        return f"cannot write {path}: {folder} is a file, not a folder"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        return f"cannot write {path} ({exc.__class__.__name__}: {exc.strerror or exc})"
+    return None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> list[ImageResult]:
     p = argparse.ArgumentParser(
         prog="python -m jscc_core.digital.separation",
@@ -887,6 +904,8 @@ def main(argv: Optional[Sequence[str]] = None) -> list[ImageResult]:
 
     if not args.images.is_dir():
         p.error(f"--images: no such folder: {args.images}")
+    if args.out is not None and (problem := _out_problem(args.out)):
+        p.error(f"--out: {problem}")
     for snr in args.snr:
         try:
             check_snr_db(snr)
