@@ -67,13 +67,15 @@ def cmd_bler(args) -> None:
           f"{seconds:.0f} s -> {args.out}")
 
 
-def run_sweep(profile, sweep: str, data_root: Path, bler_dir: Path | None, *, schemes=None):
-    """(per-image results, seconds) of one sweep of the profile."""
+def run_sweep(profile, sweep: str, data_root: Path, bler_dir: Path | None, *, schemes=None, images=None):
+    """(per-image results, images, seconds) of one sweep of the profile; ``images``: the sweep's data
+    set as :func:`load_dataset` gives it, if already loaded."""
     cfg = profile.get("separation")
     sw = cfg["sweeps"][sweep]
     schemes = sweep_schemes(sw) if schemes is None else schemes
     tables = load_tables(bler_dir, schemes) if cfg["mode"] == "abstraction" else None  # fail fast
-    images = load_dataset(sw["dataset"], data_root, sw.get("limit"))
+    if images is None:
+        images = load_dataset(sw["dataset"], data_root, sw.get("limit"))
     fallback = mean_colour(images) if cfg["fallback"] == "mean" else None
     started = time.perf_counter()
     results = evaluate_separation(images, codec=cfg["codec"], snr_db=sw["snr_db"],
@@ -95,11 +97,12 @@ def cmd_sweep(args) -> None:
     out = Path(args.out)
     entry = dataset_entry(sw["dataset"])
     run_key = f"separation_{args.sweep}@{profile.sha256[:16]}"
+    images = load_dataset(sw["dataset"], Path(args.data), sw.get("limit"))  # checked before a run is recorded
     with track_run(EXPERIMENT, f"sweep-{args.sweep}",
                    params={"profile": profile.name, "sweep": args.sweep, **sw,
                            **{k: cfg[k] for k in ("codec", "mode", "num_iter", "fallback")}},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256}) as run:
-        results, images, seconds = run_sweep(profile, args.sweep, Path(args.data), Path(args.bler_dir))
+        results, images, seconds = run_sweep(profile, args.sweep, Path(args.data), Path(args.bler_dir), images=images)
         write_image_results_csv(results, out)
         lost = sum(r.lost for r in results)
         run.log_metrics({"seconds": seconds, "rows": len(results), "lost_images": lost})
