@@ -283,7 +283,11 @@ def _process_start(pid: int) -> str | None:
 
 def _owner_tags() -> dict[str, str]:
     pid = os.getpid()
-    return {PID_TAG: str(pid), PID_START_TAG: _process_start(pid) or "", HOST_TAG: _host_id()}
+    tags = {PID_TAG: str(pid), HOST_TAG: _host_id()}
+    start = _process_start(pid)
+    if start:
+        tags[PID_START_TAG] = start
+    return tags
 
 
 def _process_alive(pid: int, start: str) -> bool:
