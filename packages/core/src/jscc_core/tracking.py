@@ -324,8 +324,8 @@ def mark_killed_runs(client) -> list[str]:
             continue
         if pid == os.getpid() or _process_alive(pid, tags.get(PID_START_TAG, "")):
             continue
-        client.set_tag(run.info.run_id, "jscc.error", f"process {pid} ended without closing the run "
-                                                      "(killed); marked KILLED when the next stage started")
+        client.set_tag(run.info.run_id, "jscc.error", f"process {pid} ended without closing the run (killed "
+                                                      "or crashed); marked KILLED at the next start")
         client.set_terminated(run.info.run_id, status="KILLED")
         killed.append(run.info.run_id)
     return killed
