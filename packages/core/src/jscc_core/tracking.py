@@ -13,18 +13,29 @@ is silenced.
 
 ``python -m jscc_core.tracking init`` creates the store once before parallel jobs start (so
 they do not race to create the schema); ``... uri`` prints the tracking URI in use.
+
+A store that cannot be used raises :class:`TrackingError` with one line naming it and how to
+proceed: a tracking server that does not answer within ``PROBE_TIMEOUT_S`` (instead of MLflow's
+minutes of retries), or a SQLite file that is not a readable database. Each run records the
+process that owns it (tags ``jscc.pid``, ``jscc.pid_start`` and ``jscc.host``, a hash of the host
+name); a run still RUNNING whose process is gone, e.g. a stage killed by a signal, is marked
+KILLED when the next stage or ``init`` starts.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import re
+import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Mapping
@@ -32,13 +43,20 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 __all__ = ["repo_root", "git_state", "default_tracking_uri", "flatten_params", "RunHandle",
-           "track_run", "get_client", "init_store", "main"]
+           "track_run", "get_client", "init_store", "mark_killed_runs", "TrackingError", "main"]
 
 MAX_PARAM_VALUE = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH (MLflow >= 2)
 MAX_TAG_VALUE = 5000
 _TRUNC = "...[truncated]"
+PROBE_TIMEOUT_S = 5.0  # a tracking server must answer within this; MLflow itself retries for ~4 min
+URI_ENV = "MLFLOW_TRACKING_URI"
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be used; the message names it and says how to proceed."""
 
 
 def repo_root() -> Path:
@@ -72,24 +90,141 @@ def git_state(root: str | os.PathLike | None = None) -> dict[str, Any]:
     return {"commit": commit.strip(), "dirty": "unknown" if status is None else bool(status.strip())}
 
 
+def _local_db() -> Path:
+    return repo_root() / "mlruns" / "mlflow.db"
+
+
 def default_tracking_uri() -> str:
     """``$MLFLOW_TRACKING_URI`` or ``sqlite:///<repo_root>/mlruns/mlflow.db`` (folder created)."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = os.environ.get(URI_ENV)
     if uri:
         return uri
-    db = repo_root() / "mlruns" / "mlflow.db"
+    db = _local_db()
     db.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{db}"
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for other stores and in-memory SQLite)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = uri[len("sqlite:///"):].split("?", 1)[0]
+    return None if db in ("", ":memory:") else Path(db)
 
 
 def _artifact_root(uri: str) -> Path | None:
     """Artifact folder for SQLite stores (beside the db file); None lets MLflow decide."""
     if not uri.startswith("sqlite:///"):
         return None
-    db = Path(uri[len("sqlite:///"):])
-    if str(db) in ("", ":memory:"):
-        return repo_root() / "mlruns" / "artifacts"
-    return db.parent / "artifacts"
+    db = _sqlite_file(uri)
+    return repo_root() / "mlruns" / "artifacts" if db is None else db.parent / "artifacts"
+
+
+def _named(uri: str) -> str:
+    return f"{uri} ({URI_ENV})" if os.environ.get(URI_ENV) == uri else uri
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """The innermost OS-level reason of a requests failure, e.g. 'Connection refused'."""
+    text = str(exc)
+    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if found:
+        return found[-1].strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _probe_server(uri: str, timeout: float | None = None) -> None:
+    """Raise :class:`TrackingError` unless the http(s) server of ``uri`` answers within ``timeout``
+    seconds (default ``PROBE_TIMEOUT_S``).
+
+    Any HTTP answer below 500 counts (a server behind authentication answers 401); no answer,
+    a refused connection, an unknown host or a 5xx from ``/health`` fail at once, so a stage
+    never sits in MLflow's retries. Other stores (SQLite, file) are not probed.
+    """
+    if urlsplit(uri).scheme not in ("http", "https"):
+        return
+    import requests
+
+    timeout = PROBE_TIMEOUT_S if timeout is None else timeout
+    result: dict[str, Any] = {}
+
+    def probe() -> None:
+        try:
+            result["status"] = requests.get(uri.rstrip("/") + "/health", timeout=timeout).status_code
+        except requests.RequestException as exc:
+            result["error"] = exc
+
+    worker = threading.Thread(target=probe, daemon=True)  # bounds name resolution too
+    worker.start()
+    worker.join(timeout + 1)
+    if worker.is_alive() or isinstance(result.get("error"), requests.Timeout):
+        reason = f"no answer within {timeout:g} s"
+    elif "error" in result:
+        reason = _failure_reason(result["error"])
+    elif result["status"] >= 500:
+        reason = f"its /health answered HTTP {result['status']}"
+    else:
+        return
+    raise TrackingError(f"MLflow tracking server {_named(uri)} is unreachable ({reason}): start the server, "
+                        f"correct {URI_ENV}, or unset it to use the local store {_local_db()}")
+
+
+def _corrupt_store(uri: str, exc: BaseException) -> TrackingError | None:
+    """A :class:`TrackingError` if ``exc`` says the SQLite file of ``uri`` is not a database."""
+    db = _sqlite_file(uri)
+    if db is None:
+        return None
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        orig = getattr(e, "orig", None)  # sqlalchemy wraps the driver's error
+        for cand in (e, orig):
+            # plain DatabaseError is SQLITE_NOTADB / SQLITE_CORRUPT; a locked store is an OperationalError
+            if type(cand) is sqlite3.DatabaseError:
+                return _corrupt_error(db, str(cand))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _corrupt_error(db: Path, detail: str) -> TrackingError:
+    return TrackingError(f"{db} is not a readable MLflow database ({detail}): move it aside "
+                         f"(mv {db} {db}.corrupt) and rerun to start a new store; results, checkpoints "
+                         "and the run.json records beside the results do not depend on it")
+
+
+def _check_sqlite(uri: str, full: bool = False) -> None:
+    """Open an existing SQLite store read-only before MLflow does: its header and schema (always)
+    and, with ``full``, ``PRAGMA quick_check`` of every page, so damage deep in the file is found
+    at the pipeline's start, not in the middle of a stage. A store locked by a running stage is
+    left alone."""
+    db = _sqlite_file(uri)
+    if db is None or not db.is_file() or db.stat().st_size == 0:
+        return
+    query = "PRAGMA quick_check(1)" if full else "SELECT count(*) FROM sqlite_master"
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as con:
+            rows = con.execute(query).fetchall()
+    except sqlite3.OperationalError:
+        return
+    except sqlite3.DatabaseError as exc:
+        raise _corrupt_error(db, str(exc)) from None
+    if full and rows != [("ok",)]:
+        raise _corrupt_error(db, f"integrity check: {rows[0][0] if rows else 'no answer'}")
+
+
+@contextmanager
+def _store_errors(uri: str) -> Iterator[None]:
+    """Turn a corrupt SQLite store into a one-line :class:`TrackingError`."""
+    try:
+        yield
+    except TrackingError:
+        raise
+    except Exception as exc:
+        err = _corrupt_store(uri, exc)
+        if err is None:
+            raise
+        raise err from None
 
 
 def _quiet_mlflow() -> None:
@@ -105,20 +240,101 @@ def _quiet_mlflow() -> None:
 
 @lru_cache(maxsize=4)
 def _client_for(uri: str):
+    """A client of a store that answers (http servers probed first); cached per URI once it works."""
+    _probe_server(uri)
     _quiet_mlflow()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from mlflow.tracking import MlflowClient
 
         _quiet_mlflow()  # mlflow resets its logger level on import
-        if uri.startswith("sqlite:///"):
-            Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        return MlflowClient(tracking_uri=uri)
+        db = _sqlite_file(uri)
+        if db is not None:
+            db.parent.mkdir(parents=True, exist_ok=True)
+            _check_sqlite(uri)  # before MLflow keeps a connection to a damaged file
+        with _store_errors(uri):
+            return MlflowClient(tracking_uri=uri)
 
 
 def get_client(tracking_uri: str | None = None):
     """An ``MlflowClient`` for ``tracking_uri`` (default: :func:`default_tracking_uri`)."""
     return _client_for(tracking_uri or default_tracking_uri())
+
+
+# --------------------------------------------------------------------------- runs of dead processes
+
+PID_TAG, PID_START_TAG, HOST_TAG = "jscc.pid", "jscc.pid_start", "jscc.host"
+
+
+def _host_id() -> str:
+    """A hash of the host name: tells this machine's runs apart without recording its name."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:16]
+
+
+def _process_start(pid: int) -> str | None:
+    """Start time of process ``pid`` in clock ticks since boot (Linux /proc), None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()  # the command name may hold spaces and parentheses
+    return fields[19] if len(fields) > 19 else None
+
+
+def _owner_tags() -> dict[str, str]:
+    pid = os.getpid()
+    tags = {PID_TAG: str(pid), HOST_TAG: _host_id()}
+    start = _process_start(pid)
+    if start:
+        tags[PID_START_TAG] = start
+    return tags
+
+
+def _process_alive(pid: int, start: str) -> bool:
+    """Whether process ``pid`` still runs and is the one that started at ``start`` (if recorded)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        pass
+    except OSError:
+        return True  # cannot tell: leave the run alone
+    now = _process_start(pid)
+    return not (start and now and now != start)  # the pid was reused by another process
+
+
+def mark_killed_runs(client) -> list[str]:
+    """Mark KILLED the RUNNING runs started on this host whose process is gone; return their ids.
+
+    A stage ended by a signal (or a crash of Python itself) never closes its run; this finds such
+    runs by the process tags every :func:`track_run` records. Runs of other hosts are left alone.
+    """
+    exp_ids = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+    if not exp_ids:
+        return []
+    runs = client.search_runs(exp_ids, filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = "
+                                                     f"'{_host_id()}'", max_results=1000)
+    killed = []
+    for run in runs:
+        tags = run.data.tags
+        try:
+            pid = int(tags.get(PID_TAG, ""))
+        except ValueError:
+            continue
+        if pid == os.getpid() or _process_alive(pid, tags.get(PID_START_TAG, "")):
+            continue
+        client.set_tag(run.info.run_id, "jscc.error", f"process {pid} ended without closing the run (killed "
+                                                      "or crashed); marked KILLED at the next start")
+        client.set_terminated(run.info.run_id, status="KILLED")
+        killed.append(run.info.run_id)
+    return killed
+
+
+def _reap(client) -> None:
+    # Housekeeping: a failure here (e.g. a store busy with another stage) must not stop the stage.
+    with contextlib.suppress(Exception):
+        mark_killed_runs(client)
 
 
 def _stringify(v: Any) -> str:
@@ -213,11 +429,14 @@ def track_run(
     """Start an MLflow run, log flattened ``params`` and ``tags``, yield a :class:`RunHandle`.
 
     The run ends FINISHED, or FAILED if the block raises (the exception is re-raised;
-    KeyboardInterrupt marks it KILLED).
+    KeyboardInterrupt marks it KILLED). An unusable store raises :class:`TrackingError` before
+    the block runs; runs of this host left RUNNING by killed processes are marked KILLED first.
     """
     uri = tracking_uri or default_tracking_uri()
     client = _client_for(uri)
-    exp = client.get_experiment_by_name(experiment)
+    with _store_errors(uri):
+        exp = client.get_experiment_by_name(experiment)
+    _reap(client)
     if exp is None:
         art = _artifact_root(uri)
         loc = None
@@ -237,6 +456,7 @@ def track_run(
     all_tags = {"mlflow.source.type": "LOCAL"}
     if git["commit"] != "unknown":
         all_tags["mlflow.source.git.commit"] = git["commit"]
+    all_tags.update(_owner_tags())
     all_tags.update({str(k): str(v) for k, v in (tags or {}).items()})
     run = client.create_run(exp_id, run_name=run_name, tags=all_tags)
     handle = RunHandle(client, run.info.run_id, exp_id)
@@ -257,9 +477,17 @@ def track_run(
 
 
 def init_store(tracking_uri: str | None = None) -> str:
-    """Create the tracking store (schema migrations for SQLite) now; return its URI."""
+    """Create the tracking store (schema migrations for SQLite) now and check it; return its URI.
+
+    Raises :class:`TrackingError` for a server that does not answer or a damaged SQLite file;
+    runs of this host left RUNNING by killed processes are marked KILLED.
+    """
     uri = tracking_uri or default_tracking_uri()
-    _client_for(uri).search_experiments(max_results=1)
+    _check_sqlite(uri, full=True)
+    client = _client_for(uri)
+    with _store_errors(uri):
+        client.search_experiments(max_results=1)
+    _reap(client)
     art = _artifact_root(uri)
     if art is not None:
         art.mkdir(parents=True, exist_ok=True)
@@ -271,7 +499,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m jscc_core.tracking", description="MLflow store helper")
     ap.add_argument("command", choices=["init", "uri"])
     args = ap.parse_args(argv)
-    uri = init_store() if args.command == "init" else default_tracking_uri()
+    try:
+        uri = init_store() if args.command == "init" else default_tracking_uri()
+    except TrackingError as exc:
+        ap.exit(2, f"{ap.prog}: error: {exc}\n")
     print(uri)
     return 0
 

@@ -35,7 +35,10 @@ class RateQuantizer:
 
     def index(self, k_y: torch.Tensor) -> torch.Tensor:
         """Index into V of Q'(k_y) for each element of ``k_y``."""
-        idx = torch.searchsorted(self.values.to(k_y.device, torch.float32), k_y.detach().float().contiguous())
+        # compared at k_y's own precision (float32 at least): in float32 a float64 cost a hair above
+        # a value of V would round down onto it and get fewer channel uses than it asks for
+        dtype = torch.promote_types(k_y.dtype, torch.float32) if k_y.is_floating_point() else torch.float64
+        idx = torch.searchsorted(self.values.to(k_y.device, dtype), k_y.detach().to(dtype).contiguous())
         return idx.clamp(max=len(self.values) - 1)
 
     def quantize(self, k_y: torch.Tensor) -> torch.Tensor:
