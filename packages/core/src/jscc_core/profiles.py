@@ -184,9 +184,28 @@ def _strictify(schema: Any) -> Any:
     return out
 
 
+_SCHEMAS: dict[tuple, dict] = {}  # checked schema files by (path, size, mtime): checking one takes 0.2 s
+
+
 def load_schema(schema: str | os.PathLike | Mapping) -> dict:
     """Load a JSON Schema given as a YAML/JSON path or a mapping, made strict (see module doc)."""
-    raw = _load_yaml(Path(schema), f"schema {str(schema)!r}") if not isinstance(schema, Mapping) else dict(schema)
+    if isinstance(schema, Mapping):
+        return _checked_schema(dict(schema), schema)
+    path = Path(schema).resolve()
+    try:
+        info = path.stat()
+        key = (path, info.st_size, info.st_mtime_ns)
+    except OSError:
+        key = None
+    if key is None or key not in _SCHEMAS:
+        checked = _checked_schema(_load_yaml(path, f"schema {str(schema)!r}"), schema)
+        if key is None:
+            return checked
+        _SCHEMAS[key] = checked
+    return copy.deepcopy(_SCHEMAS[key])
+
+
+def _checked_schema(raw: Any, schema: str | os.PathLike | Mapping) -> dict:
     if not isinstance(raw, dict):
         raise ProfileError(f"schema {schema!r} is not a mapping")
     import jsonschema
