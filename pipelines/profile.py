@@ -114,7 +114,8 @@ def builtin_profiles() -> dict[str, Path]:
 
 
 def _shown(path: Path) -> str:
-    """A profile file as recorded and shown: repo-relative inside the repository, else absolute."""
+    """A file as shown in messages (and a built-in profile as recorded): repo-relative inside the
+    repository, else absolute."""
     path = Path(path).resolve()
     try:
         return path.relative_to(REPO_ROOT.resolve()).as_posix()
@@ -130,10 +131,11 @@ def _same_profile(a: Path, b: Path) -> bool:
         return False
 
 
-def profile_source(profile: Profile) -> str:
+def profile_source(profile: Profile, root: str | os.PathLike | None = None) -> str:
     """The file that owns ``profile``'s folders, as recorded in them: the built-in profile of its
-    name (a copy of it elsewhere included), else its own file.  A profile of a built-in's name
-    that differs from it is a :class:`ProfileError` naming both files."""
+    name, repo-relative (a copy of it elsewhere included), else its own file, relative to the
+    project folder ``root`` (default: the working folder) when inside it, else absolute.  A
+    profile of a built-in's name that differs from it is a :class:`ProfileError` naming both files."""
     if not NAME.match(profile.name):
         raise ProfileError(f"profile {profile.name!r} ({profile.path}): a profile's name becomes a folder name and "
                            "a word of every stage command; rename the file to letters, digits, '_', '.' and '-'")
@@ -143,7 +145,10 @@ def profile_source(profile: Profile) -> str:
     own = Path(profile.path)
     builtin = builtin_profiles().get(profile.name)
     if builtin is None:
-        return _shown(own)
+        try:
+            return own.resolve().relative_to(Path(root or Path.cwd()).resolve()).as_posix()
+        except ValueError:
+            return str(own.resolve())
     if builtin.resolve() != own.resolve() and not _same_profile(builtin, own):
         *first, last = (f"{kind}/{profile.name}" for kind in PROFILE_FOLDERS)
         raise ProfileError(f"profile {own} has the name of the built-in profile {_shown(builtin)}, whose "
@@ -163,8 +168,8 @@ def check_identity(profile: Profile, root: str | os.PathLike | None = None, clai
     """Refuse ``profile`` if results/<name>, checkpoints/<name> or logs/<name> under ``root`` (default:
     the working folder) belong to another profile file; record its file in those that exist (all
     three, created, with ``claim``: a run that writes into them).  Returns the recorded source."""
-    source = profile_source(profile)
     root = Path.cwd() if root is None else Path(root).absolute()
+    source = profile_source(profile, root)
     folders = [root / kind / profile.name for kind in PROFILE_FOLDERS]
     for folder in folders:
         marker = folder / MARKER

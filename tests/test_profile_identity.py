@@ -60,6 +60,18 @@ def test_two_profile_files_of_one_name_never_share_folders(tmp_path):
     assert json.loads((root / "logs" / "exp" / MARKER).read_text())["source"] == str(first.path.resolve())
 
 
+def test_a_profile_inside_the_project_is_recorded_relative_to_it_so_a_copied_project_keeps_its_owners(tmp_path):
+    import shutil
+
+    root = tmp_path / "project"
+    profile = load(str(_user_profile(root / "my", "exp")))
+    assert check_identity(profile, root, claim=True) == "my/exp.yaml"
+    copy = shutil.copytree(root, tmp_path / "copy")
+    assert check_identity(load(str(copy / "my" / "exp.yaml")), copy) == "my/exp.yaml"
+    with pytest.raises(ProfileError, match="results/exp belongs to another profile named 'exp', my/exp.yaml"):
+        check_identity(load(str(_user_profile(tmp_path / "elsewhere", "exp"))), copy)
+
+
 def test_every_load_checks_the_working_folder(tmp_path, monkeypatch):
     first, second = _user_profile(tmp_path / "a", "exp"), _user_profile(tmp_path / "b", "exp")
     monkeypatch.chdir(tmp_path)
