@@ -120,3 +120,9 @@ def test_same_key_in_different_mappings_and_aliases_are_fine(write):
         load_profile(path, path.parent / "schema.yaml")
     ok = write("seed: 1\ntrain: {steps: 2, lambdas: [1.0]}\n", "ok")
     assert load_profile(ok, ok.parent / "schema.yaml").get("train.steps") == 2
+
+
+def test_invalid_yaml_is_one_line_with_file_line_and_column(write):
+    path = write("seed: 1\n\ttrain: {}\n")
+    assert _error(path) == (f"profile 'p': invalid YAML in {path}, line 2, column 1: while scanning for the next "
+                            "token; found character '\\t' that cannot start any token")

@@ -108,8 +108,13 @@ def _load_yaml(path: Path, label: str | None = None) -> Any:
                 return loader.construct_document(node)
             finally:
                 loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = "; ".join(filter(None, (exc.context, exc.problem)))
+        raise ProfileError(f"{label}: invalid YAML in {path}{where}: {what}") from exc
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: invalid YAML: {exc}") from exc
+        raise ProfileError(f"{label}: invalid YAML in {path}: {exc}") from exc
 
 
 def parse_override_value(value: Any) -> Any:
