@@ -14,6 +14,11 @@ in profiles/default/config.yaml.
 Each rule's `params` carry the values of the profile keys its stage reads, so editing one key
 reruns only the rules that read it (Snakemake's params rerun trigger); the profile file itself is
 not an input.
+
+`profile` is the only --config key: any other (a typo, a profile key such as seed) is an error,
+as is a profile whose name another profile file owns (pipelines/profile.py); each is one line
+`snakemake: error: ...` and exit code 2.  A run records its profile file in results/, checkpoints/
+and logs/<name>/ before its first job.
 """
 import os
 import sys
