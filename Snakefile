@@ -14,21 +14,29 @@ in profiles/default/config.yaml.
 Each rule's `params` carry the values of the profile keys its stage reads, so editing one key
 reruns only the rules that read it (Snakemake's params rerun trigger); the profile file itself is
 not an input.
+
+`profile` is the only --config key: any other (a typo, a profile key such as seed) is an error,
+as is a profile whose name another profile file owns (pipelines/profile.py); each is one line
+`snakemake: error: ...` and exit code 2.  A run records its profile file in results/, checkpoints/
+and logs/<name>/ before its first job.
 """
 import os
 import sys
 
 sys.path.insert(0, workflow.basedir)  # the pipelines package lives beside this file
 
-from pipelines.profile import REPO_ROOT, load
+from jscc_core.profiles import ProfileError
+from pipelines.profile import REPO_ROOT, check_identity, config_profile, load
 from pipelines.stages import alias_targets, all_stages, params_fingerprint, reports_state, stage_source
 
 
-PROFILE = str(config.pop("profile", None) or os.environ.get("JSCC_PROFILE", "mini"))
-if config:
-    raise ValueError(f"unknown --config key(s) {', '.join(sorted(config))}: the only key is profile=NAME_OR_YAML")
-PROFILE_DATA = load(PROFILE)
-STAGES = all_stages(PROFILE)
+try:  # a mistake in --config or the profile is one line, not a traceback
+    PROFILE = config_profile(config, os.environ)
+    PROFILE_DATA = load(PROFILE)
+    STAGES = all_stages(PROFILE)
+except ProfileError as exc:
+    print(f"snakemake: error: {exc}", file=sys.stderr)
+    sys.exit(2)
 PRODUCED = frozenset(f for st in STAGES for f in st.out_folders)
 
 
@@ -46,6 +54,7 @@ rule all:
 
 
 onstart:
+    check_identity(PROFILE_DATA, claim=True)  # results/, checkpoints/ and logs/<name> are this profile's
     shell(f"{sys.executable} -m jscc_core.tracking init")
 
 

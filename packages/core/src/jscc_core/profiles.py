@@ -13,7 +13,9 @@ error. Errors raise :class:`ProfileError` naming the profile and the dotted key 
 ``profile 'mini': unknown key 'ntscc.banana.trian_steps'``.
 
 YAML is read with a loader that also accepts ``1e-4`` as a float (YAML 1.2 style; PyYAML alone
-reads it as a string).
+reads it as a string) and refuses a key given twice in one mapping. Stricter than JSON Schema
+itself: ``integer`` means a whole number written without a decimal point (``30.0`` is refused),
+``.nan`` is refused anywhere, and ``.inf`` / ``-.inf`` wherever the schema gives a range.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from __future__ import annotations
 import atexit
 import copy
 import difflib
+import functools
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -66,12 +70,51 @@ _Loader.add_implicit_resolver(
 )
 
 
-def _load_yaml(path: Path) -> Any:
+def _duplicate_keys(node: yaml.Node, path: Path, label: str, prefix: str = "", seen: set[int] | None = None) -> None:
+    """Raise on the first mapping key written twice in one mapping, naming its dotted key and lines."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:  # an alias of a node already checked
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            dotted = f"{prefix}.{key.value}" if prefix else key.value
+            line = key.start_mark.line + 1
+            if key.value in first:
+                raise ProfileError(f"{label}: duplicate key {dotted!r} in {path}, line {line} "
+                                   f"(first at line {first[key.value]})")
+            first[key.value] = line
+            _duplicate_keys(value, path, label, dotted, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _duplicate_keys(item, path, label, f"{prefix}.{i}" if prefix else str(i), seen)
+
+
+def _load_yaml(path: Path, label: str | None = None) -> Any:
+    """The YAML document of ``path``; a syntax error or a key given twice is a :class:`ProfileError`
+    (``label`` names what the file is, e.g. ``profile 'mini'``)."""
+    label = label or str(path)
     try:
         with open(path, encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_Loader)  # _Loader is a SafeLoader
+            loader = _Loader(fh)  # _Loader is a SafeLoader
+            try:
+                node = loader.get_single_node()
+                if node is None:
+                    return None
+                _duplicate_keys(node, path, label)
+                return loader.construct_document(node)
+            finally:
+                loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = "; ".join(filter(None, (exc.context, exc.problem)))
+        raise ProfileError(f"{label}: invalid YAML in {path}{where}: {what}") from exc
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: invalid YAML: {exc}") from exc
+        raise ProfileError(f"{label}: invalid YAML in {path}: {exc}") from exc
 
 
 def parse_override_value(value: Any) -> Any:
@@ -146,9 +189,28 @@ def _strictify(schema: Any) -> Any:
     return out
 
 
+_SCHEMAS: dict[tuple, dict] = {}  # checked schema files by (path, size, mtime): checking one takes 0.2 s
+
+
 def load_schema(schema: str | os.PathLike | Mapping) -> dict:
     """Load a JSON Schema given as a YAML/JSON path or a mapping, made strict (see module doc)."""
-    raw = _load_yaml(Path(schema)) if not isinstance(schema, Mapping) else dict(schema)
+    if isinstance(schema, Mapping):
+        return _checked_schema(dict(schema), schema)
+    path = Path(schema).resolve()
+    try:
+        info = path.stat()
+        key = (path, info.st_size, info.st_mtime_ns)
+    except OSError:
+        key = None
+    if key is None or key not in _SCHEMAS:
+        checked = _checked_schema(_load_yaml(path, f"schema {str(schema)!r}"), schema)
+        if key is None:
+            return checked
+        _SCHEMAS[key] = checked
+    return copy.deepcopy(_SCHEMAS[key])
+
+
+def _checked_schema(raw: Any, schema: str | os.PathLike | Mapping) -> dict:
     if not isinstance(raw, dict):
         raise ProfileError(f"schema {schema!r} is not a mapping")
     import jsonschema
@@ -184,25 +246,71 @@ def _format_error(err, name: str) -> list[str]:
             msgs.append(f"{prefix}unknown key {full!r}{hint}")
         return msgs or [f"{prefix}{key or '<top>'}: {err.message}"]
     if v in ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum"):
+        if isinstance(val, float) and math.isinf(val):
+            return [f"{prefix}{key} = {val!r} is not a finite number ({v} {err.validator_value!r})"]
         return [f"{prefix}{key} = {val!r} is out of range ({v} {err.validator_value!r})"]
     if v == "required":
         missing = [r for r in err.validator_value if isinstance(val, dict) and r not in val]
         return [f"{prefix}missing required key {(key + '.' if key else '') + m!r}" for m in missing]
     if v == "type":
-        return [f"{prefix}{key} = {val!r} has the wrong type (expected {err.validator_value})"]
+        hint = ""
+        if isinstance(val, float) and val.is_integer() and "integer" in err.validator_value:
+            hint = f": write {int(val)}"  # JSON Schema alone would take 30.0 as an integer
+        return [f"{prefix}{key} = {val!r} has the wrong type (expected {err.validator_value}{hint})"]
     if v in ("enum", "const"):
         return [f"{prefix}{key} = {val!r} is not allowed (must be {v} {err.validator_value!r})"]
     return [f"{prefix}{key or '<top>'}: {err.message}"]
 
 
-def _validate(data: dict, schema: dict, name: str) -> None:
-    import jsonschema
+def _nan_keys(node: Any, prefix: str = "") -> Iterator[str]:
+    """Dotted keys of the NaN values in ``node`` (NaN passes every range check of a schema)."""
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            yield from _nan_keys(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _nan_keys(v, f"{prefix}.{i}" if prefix else str(i))
+    elif isinstance(node, float) and math.isnan(node):
+        yield prefix or "<top>"
 
-    validator = jsonschema.Draft202012Validator(schema)
+
+@functools.cache
+def _validator_class() -> type:
+    """Draft 2020-12 with two project rules: ``integer`` is an int (not ``30.0``, not a bool), and a
+    range (minimum, maximum, exclusive*) refuses ``inf`` and ``-inf``."""
+    import jsonschema
+    from jsonschema import Draft202012Validator
+
+    def finite(keyword: str, other_side: tuple[str, str], unbounded: float):
+        check = Draft202012Validator.VALIDATORS[keyword]
+
+        def bounded(validator, bound, instance, schema):
+            # inf beyond this bound fails the bound itself; inf towards a side without a bound passes
+            # it, so the bound that is present refuses it
+            if instance == unbounded and isinstance(instance, float) and not any(k in schema for k in other_side):
+                yield jsonschema.ValidationError(f"{instance!r} is not a finite number")
+            else:
+                yield from check(validator, bound, instance, schema)
+        return bounded
+
+    lower, upper = ("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")
+    ranges = {k: finite(k, upper, math.inf) for k in lower} | {k: finite(k, lower, -math.inf) for k in upper}
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool))
+    return jsonschema.validators.extend(Draft202012Validator, validators=ranges, type_checker=checker)
+
+
+def _validate(data: dict, schema: dict, name: str) -> None:
+    validator = _validator_class()(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
-    msgs: list[str] = []
+    nans = list(_nan_keys(data))
+    msgs = [f"profile {name!r}: {key} = nan is not a number" for key in nans]
+    # a value of the wrong type (or NaN) is named once, not again by the ranges it cannot meet
+    wrong_type = {_dotted(e.absolute_path) for e in errors if e.validator == "type"}
     for err in errors:
-        msgs.extend(_format_error(err, name))
+        key = _dotted(err.absolute_path)
+        if key not in nans and (err.validator == "type" or key not in wrong_type):
+            msgs.extend(_format_error(err, name))
     if len(msgs) == 1:
         raise ProfileError(msgs[0], msgs)
     if msgs:
@@ -387,7 +495,7 @@ def _load_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, tuple[Pa
     if path in seen:
         chain = " -> ".join(p.name for p in (*seen, path))
         raise ProfileError(f"profile {path.stem!r}: circular extends ({chain})")
-    data = _load_yaml(path)
+    data = _load_yaml(path, f"profile {path.stem!r}")
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -168,6 +168,38 @@ def set_aside_foreign_checkpoint(path: Path, fingerprint: str) -> Path | None:
     return target
 
 
+def restore_set_aside_checkpoint(path: Path, fingerprint: str) -> Path | None:
+    """Move the checkpoint set aside for ``fingerprint`` (``<stem>.<fingerprint>.pt``, see
+    :func:`set_aside_foreign_checkpoint`) back to ``path`` when ``path`` is free, so a configuration
+    that comes back resumes its own training; returns the path it came from (None: nothing moved).
+    A file of that name holding another fingerprint, or none that can be read, stays where it is."""
+    path = Path(path)
+    kept = path.with_name(f"{path.stem}.{fingerprint}{path.suffix}")
+    if path.exists() or not kept.is_file():
+        return None
+    try:
+        if load_checkpoint(kept)["fingerprint"] != fingerprint:
+            return None
+    except CheckpointError:
+        return None
+    os.replace(kept, path)
+    return kept
+
+
+def swap_checkpoints(path: Path, fingerprint: str) -> str | None:
+    """Before a pipeline stage trains under ``fingerprint``: set aside a checkpoint of another
+    configuration at ``path`` and bring back the one set aside for this configuration, if any.
+    Returns a line saying what moved (None: nothing did)."""
+    moved = set_aside_foreign_checkpoint(path, fingerprint)
+    restored = restore_set_aside_checkpoint(path, fingerprint)
+    notes = [f"{path} is from another configuration; kept as {moved}"] if moved else []
+    if restored:
+        notes.append(f"resuming this configuration's checkpoint {restored} (moved back to {path})")
+    elif moved:
+        notes.append("starting afresh")
+    return ", ".join(notes) if notes else None
+
+
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
     """A state dict saved by a training stage (weights only); clear errors for bad files."""
     try:
@@ -278,6 +310,10 @@ def train(
     All randomness comes from torch's global generator, whose state is saved in
     the checkpoint, so an interrupted run resumed later follows the same path; a callable
     ``data`` must therefore draw its randomness from that generator too.
+
+    A checkpoint of another ``fingerprint`` is a :class:`CheckpointError`; with
+    ``restart_foreign`` it is set aside instead, and one set aside earlier for ``fingerprint``
+    is resumed (:func:`swap_checkpoints`).
     """
     if isinstance(data, torch.Tensor):
         def draw(n: int, data: torch.Tensor = data) -> torch.Tensor:
@@ -295,8 +331,8 @@ def train(
     optimizer = torch.optim.Adam(groups, lr=schedule.learning_rate, betas=schedule.betas)
     start = 0
     plateau = _fresh_plateau()
-    if restart_foreign and (moved := set_aside_foreign_checkpoint(checkpoint, fingerprint)) is not None:
-        tqdm.write(f"{desc}: {checkpoint} is from another configuration; kept as {moved}, starting afresh")
+    if restart_foreign and (note := swap_checkpoints(checkpoint, fingerprint)) is not None:
+        tqdm.write(f"{desc}: {note}")
     if Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, fingerprint)
         try:

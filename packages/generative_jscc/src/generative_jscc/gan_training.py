@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from jscc_core.training import CheckpointError, load_checkpoint, set_aside_foreign_checkpoint
+from jscc_core.training import CheckpointError, load_checkpoint, swap_checkpoints
 
 from .stylegan2 import Discriminator, Generator, to_unit
 
@@ -214,7 +214,7 @@ def train_gan(
     draws ``batch_size`` rows uniformly with replacement, or a callable ``sample(batch_size)`` ->
     (B, 3, H, W) float in [0, 1] drawing from torch's global generator. ``fingerprint``: the
     configuration the checkpoint belongs to (another one is a :class:`CheckpointError`, or with
-    ``restart_foreign`` it is set aside and training starts afresh). ``on_log(step, means)`` gets
+    ``restart_foreign`` it is set aside, and one set aside for ``fingerprint`` is resumed). ``on_log(step, means)`` gets
     the mean losses of every ``log_every`` steps. Returns the networks (G_ema in eval mode) and
     the last step's losses.
     """
@@ -228,8 +228,8 @@ def train_gan(
     c = schedule.d_correction()
     opt_d = torch.optim.Adam(D.parameters(), lr=schedule.learning_rate * c,
                              betas=tuple(b ** c for b in schedule.betas), eps=1e-8)
-    if restart_foreign and (moved := set_aside_foreign_checkpoint(checkpoint, fingerprint)) is not None:
-        tqdm.write(f"{desc}: {checkpoint} is from another configuration; kept as {moved}, starting afresh")
+    if restart_foreign and (note := swap_checkpoints(checkpoint, fingerprint)) is not None:
+        tqdm.write(f"{desc}: {note}")
     start, logs = 0, {}
     if checkpoint.exists():
         start, logs = _resume(checkpoint, fingerprint, G, D, G_ema, opt_g, opt_d)
