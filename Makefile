@@ -5,6 +5,9 @@
 # make cluster-test  the tiny Fig. 10 on a one-node SLURM cluster and one stage tracked to an
 #               MLflow server, both on this machine (installs slurm-wlm and munge if missing)
 VENV ?= .venv
+# Two pytest-xdist workers, one test module each (a module's fixtures build one pipeline run);
+# PYTEST_WORKERS= runs the suite in one process.
+PYTEST_WORKERS ?= -n 2 --dist loadfile --no-loadscope-reorder
 BIN := $(VENV)/bin
 # The research data beside a checkout of this project, when present, is the data mirror.
 SHARED_DATA := $(wildcard $(abspath $(CURDIR)/../shared/data))
@@ -29,7 +32,7 @@ figures: setup
 
 test: setup system-packages
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_WORKERS)
 
 dvc-check: setup
 	$(BIN)/python -m pipelines.stages dvc --check

@@ -35,3 +35,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Modules with end-to-end pipeline runs (marked ``slow``) first, in collection order otherwise:
+    under ``make test``'s two pytest-xdist workers (``--dist loadfile --no-loadscope-reorder``) the
+    longest modules then start at once instead of meeting at the end of the run."""
+    slow_modules = {item.module.__name__ for item in items
+                    if item.get_closest_marker("slow") is not None and getattr(item, "module", None)}
+    items.sort(key=lambda item: getattr(getattr(item, "module", None), "__name__", "") not in slow_modules)
