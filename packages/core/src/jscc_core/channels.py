@@ -44,6 +44,9 @@ __all__ = [
     "complex_to_real_uses",
     "ChannelUseBudget",
     "GilbertElliottErasure",
+    "InfeasibleLossModelError",
+    "WLAN_STAY_GOOD",
+    "WLAN_STAY_BAD",
 ]
 
 ChannelUse = Literal["real", "complex"]
@@ -414,14 +417,38 @@ class ChannelUseBudget:
 # --------------------------------------------------------------------------- packet erasures
 
 
+#: Two-state WLAN packet-loss model (docs/packet_loss.md): Q = P(good -> good) and
+#: q = P(bad -> bad) per packet, i.e. p_gb = 1 - Q = 0.0958 and p_bg = 1 - q = 0.594, so
+#: pi_B = 0.0958 / (0.0958 + 0.594) = 13.9 % loss and a mean burst 1 / (1 - q) = 1.68 packets.
+#: Read the other way round (Q as bad->bad) the loss rate would be 86 %, not 13.9 %.
+WLAN_STAY_GOOD = 0.9042
+WLAN_STAY_BAD = 0.4060
+
+
+class InfeasibleLossModelError(ValueError):
+    """A (loss rate, mean burst length) pair that no Gilbert channel can produce."""
+
+
+def _check_finite(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class GilbertElliottErasure:
     """Packet-erasure channel with a two-state (good/bad) Markov loss process.
 
     Per packet the state moves good->bad with probability ``p_gb`` and bad->good with
     ``p_bg``; a packet is lost with probability ``loss_good`` / ``loss_bad`` in the current
-    state (the classic Gilbert channel is loss_good=0, loss_bad=1). The first state is drawn
-    from the stationary distribution. If p_gb = p_bg = 0 the chain stays in the good state.
+    state (the classic Gilbert channel is loss_good=0, loss_bad=1; Gilbert 1960, Elliott
+    1963). The first state is drawn from the stationary distribution. If p_gb = p_bg = 0 the
+    chain stays in the good state.
+
+    Presets: :meth:`wlan` (13.9 % loss, mean burst 1.68 packets) and
+    :meth:`from_loss_and_burst` (any feasible loss rate and mean burst length).
     """
 
     p_gb: float
@@ -434,6 +461,42 @@ class GilbertElliottErasure:
             value = getattr(self, name)
             if not (isinstance(value, (int, float, np.floating)) and 0.0 <= value <= 1.0):
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+
+    @classmethod
+    def wlan(cls) -> GilbertElliottErasure:
+        """The two-state WLAN loss model: Gilbert channel with Q = P(good->good) = 0.9042 and
+        q = P(bad->bad) = 0.4060, i.e. 13.9 % long-run loss and a mean burst of 1.68 packets.
+        """
+        return cls(p_gb=1.0 - WLAN_STAY_GOOD, p_bg=1.0 - WLAN_STAY_BAD)
+
+    @classmethod
+    def from_loss_and_burst(cls, loss_rate: float, mean_burst: float) -> GilbertElliottErasure:
+        """Gilbert channel (loss_good=0, loss_bad=1) with long-run loss ``loss_rate`` in [0, 1)
+        and mean loss-burst length ``mean_burst`` >= 1 packets.
+
+        p_bg = 1 / mean_burst and p_gb = loss_rate p_bg / (1 - loss_rate). A burst of mean B
+        is only possible up to loss_rate = B / (1 + B) (then p_gb = 1: one received packet
+        between bursts); beyond that, or for B < 1 or loss_rate >= 1, raises
+        :class:`InfeasibleLossModelError` naming the pair. ``loss_rate=0`` gives a lossless
+        channel (the burst length is then unused).
+        """
+        loss_rate = _check_finite("loss_rate", loss_rate)
+        mean_burst = _check_finite("mean_burst", mean_burst)
+        if not 0.0 <= loss_rate < 1.0:
+            raise InfeasibleLossModelError(
+                f"loss_rate={loss_rate!r} is impossible for a Gilbert channel with finite bursts: "
+                f"it must be in [0, 1)")
+        if mean_burst < 1.0:
+            raise InfeasibleLossModelError(
+                f"mean_burst={mean_burst!r} packets is impossible: a loss burst is at least 1 packet long")
+        limit = mean_burst / (1.0 + mean_burst)
+        if loss_rate > limit * (1 + 1e-12):
+            raise InfeasibleLossModelError(
+                f"loss_rate={loss_rate!r} with mean_burst={mean_burst!r} is impossible for a Gilbert "
+                f"channel: bursts of mean length B allow a loss rate of at most B / (1 + B) = {limit:.4g}")
+        p_bg = 1.0 / mean_burst
+        p_gb = min(1.0, loss_rate * p_bg / (1.0 - loss_rate))
+        return cls(p_gb=p_gb, p_bg=p_bg)
 
     @property
     def stationary_bad(self) -> float:
@@ -464,10 +527,14 @@ class GilbertElliottErasure:
             return 0.0
         return math.inf if run_starts == 0 else rate / run_starts
 
-    def states(self, n_packets: int, rng: np.random.Generator) -> np.ndarray:
-        """Bool state trace (True = bad) of length ``n_packets``, sampled by sojourn times."""
+    def states(self, n_packets: int, rng: np.random.Generator, start_bad: bool | None = None) -> np.ndarray:
+        """Bool state trace (True = bad) of length ``n_packets``, sampled by sojourn times.
+
+        ``start_bad`` fixes the first packet's state (to continue a chain across changes of
+        its parameters); ``None`` draws it from the stationary distribution.
+        """
         states = np.empty(n_packets, dtype=bool)
-        bad = bool(rng.random() < self.stationary_bad)
+        bad = bool(rng.random() < self.stationary_bad) if start_bad is None else bool(start_bad)
         pos = 0
         while pos < n_packets:
             p_leave = self.p_bg if bad else self.p_gb
