@@ -8,6 +8,7 @@ project's BPG stand-in (BPG is HEVC intra in its own container; figures call it
 "HEVC-intra (x265), BPG-class"), and JPEG2000 through Pillow / OpenJPEG. Undecodable bitstreams
 raise :class:`~jscc_core.digital.codecs.CorruptBitstreamError`, which callers count as a lost
 image. ``rate_control`` finds, per image, the highest codec quality whose bitstream fits the
-budget (:func:`~jscc_core.digital.rate_control.fit_to_budget`). Submodules are imported on use
+budget (:func:`~jscc_core.digital.rate_control.fit_to_budget`). ``erasure`` protects a bitstream
+sent as packets with inter-packet Reed-Solomon FEC (docs/packet_loss.md). Submodules are imported on use
 so that ``import jscc_core.digital`` stays light.
 """
