@@ -1,12 +1,9 @@
 """Stages check the registry files they read and record the digests they read (separation, NTSCC, GJSCC)."""
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from jscc_core import registry
@@ -17,8 +14,10 @@ from pipelines.gjscc.evaluate import checksums
 from pipelines.ntscc import images
 from pipelines.profile import load
 from pipelines.separation import run
+from tampering import paint_box, sha256
 
 REPO = Path(__file__).resolve().parents[1]
+BOX = (slice(100, 300), slice(100, 300))  # a white box across the middle of a 768 x 512 Kodak picture
 
 
 def _fetch(root: Path, *names: str) -> None:
@@ -29,30 +28,15 @@ def _fetch(root: Path, *names: str) -> None:
             pytest.skip(f"data mirror lacks {name}: {exc}")
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @pytest.fixture(autouse=True)
 def _nothing_read_yet(monkeypatch):
     monkeypatch.setattr(registry, "_READ_DIGESTS", {})
 
 
-def _paint_box(path: Path) -> None:
-    from PIL import Image
-
-    st = path.stat()
-    with Image.open(path) as im:
-        arr = np.array(im.convert("RGB"))
-    arr[100:300, 100:300] = 255
-    Image.fromarray(arr).save(path)
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-
-
 def test_separation_sweep_refuses_a_painted_kodak_png_before_coding(tmp_path, capsys, monkeypatch):
     root = tmp_path / "data"
     _fetch(root, "kodak")
-    _paint_box(root / "kodak" / "kodim01.png")
+    paint_box(root / "kodak" / "kodim01.png", BOX)
     profile = tmp_path / "painted.yaml"
     profile.write_text(f"""extends: {REPO / 'pipelines/profiles/mini.yaml'}
 separation:
@@ -86,8 +70,8 @@ def test_ntscc_records_the_digests_of_the_images_it_read(tmp_path):
     profile = load(str(path))
     test = images.test_images(profile, root)
     assert list(test) == ["kodim01", "kodim02"]
-    assert images.data_checksums(profile) == {f"kodak/{n}.png": _sha(root / "kodak" / f"{n}.png") for n in test}
-    _paint_box(root / "kodak" / "kodim02.png")
+    assert images.data_checksums(profile) == {f"kodak/{n}.png": sha256(root / "kodak" / f"{n}.png") for n in test}
+    paint_box(root / "kodak" / "kodim02.png", BOX)
     with pytest.raises(ModifiedDataError, match=r"kodim02\.png does not match registry entry 'kodak'"):
         images.test_images(profile, root)
 
@@ -100,7 +84,7 @@ def test_gjscc_face_sets_are_checked_as_read_and_their_digests_recorded(tmp_path
     entry, ids, faces = ood_faces(mini, root, limit=2)
     npz = root / "faces" / "faces_64.npz"
     assert entry == "faces" and faces.shape == (2, 64, 64, 3)
-    assert checksums(mini) == {"faces/faces_64.npz": _sha(npz)}
+    assert checksums(mini) == {"faces/faces_64.npz": sha256(npz)}
 
     # the training faces: an edited NPZ is refused by the split, train and evaluation commands' reader
     shutil.copytree(root / "faces", root / "faces_more")  # faces_more's registry digest is another file's

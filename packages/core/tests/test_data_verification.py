@@ -7,12 +7,12 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from jscc_core import registry
 from jscc_core.images import load_cifar_subset, load_dataset, load_entry_images, load_folder
 from jscc_core.registry import ChecksumError, ModifiedDataError
+from tampering import paint_box, sha256
 
 KODIM01_SHA = "6b4fbe6f3e8e0e20150d5b0c32248bf072e22b5989d415f96f796c5b7004a70f"
 
@@ -28,32 +28,18 @@ def kodak_root(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def _paint_box(path: Path) -> None:
-    """A white box painted into a PNG that stays a valid PNG, its mtime put back as it was."""
-    from PIL import Image
-
-    st = path.stat()
-    with Image.open(path) as im:
-        arr = np.array(im.convert("RGB"))
-    arr[40:120, 60:200] = 255
-    Image.fromarray(arr).save(path)
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_a_painted_png_is_refused_where_it_is_read_even_when_the_fetch_stamp_matches(kodak_root):
     png = kodak_root / "kodak" / "kodim01.png"
-    _paint_box(png)
+    paint_box(png)
     # the stamp as if the edit had kept the size and mtime: fetch's fast path trusts it
     stamp_path = kodak_root / "kodak" / registry.STAMP_NAME
     stamp = json.loads(stamp_path.read_text())
     stamp["files"]["kodim01.png"].update(size=png.stat().st_size, mtime_ns=png.stat().st_mtime_ns)
     stamp_path.write_text(json.dumps(stamp))
     registry.fetch("kodak", root=kodak_root, progress=False)
-    painted = _sha(png)
+    painted = sha256(png)
     assert painted != KODIM01_SHA
 
     for read in (lambda: load_entry_images("kodak", kodak_root, limit=2),
@@ -69,7 +55,7 @@ def test_a_painted_png_is_refused_where_it_is_read_even_when_the_fetch_stamp_mat
 
     # the command the message names restores the file from the mirror
     assert registry.main(["fetch", "kodak", "--root", str(kodak_root), "--force", "-q"]) == 0
-    assert _sha(png) == KODIM01_SHA and _sha(png.with_name("kodim01.png.corrupt")) == painted
+    assert sha256(png) == KODIM01_SHA and sha256(png.with_name("kodim01.png.corrupt")) == painted
     assert list(load_entry_images("kodak", kodak_root, limit=1)) == ["kodim01"]
 
 
@@ -77,13 +63,13 @@ def test_the_digests_recorded_are_those_of_the_files_read(kodak_root):
     load_dataset("kodak", kodak_root, limit=2)
     folder = kodak_root / "kodak"
     assert registry.read_checksums(["kodak"]) == {
-        "kodak/kodim01.png": _sha(folder / "kodim01.png"), "kodak/kodim02.png": _sha(folder / "kodim02.png")}
+        "kodak/kodim01.png": sha256(folder / "kodim01.png"), "kodak/kodim02.png": sha256(folder / "kodim02.png")}
     assert registry.read_checksums(["cifar10_subset"]) == {}
     # a folder of images outside the registry is read as it is, and recorded nowhere
     other = kodak_root / "mine"
     other.mkdir()
     shutil.copy(folder / "kodim03.png", other / "kodim03.png")
-    _paint_box(other / "kodim03.png")
+    paint_box(other / "kodim03.png")
     assert list(load_folder(other)) == ["kodim03"]
     assert "kodak/kodim03.png" not in registry.read_checksums(["kodak"])
 
@@ -96,7 +82,7 @@ def test_an_edited_cifar_npz_is_refused(tmp_path, monkeypatch):
         pytest.skip(f"data mirror lacks cifar10_subset: {exc}")
     npz = tmp_path / "cifar10_subset" / "cifar10_subset.npz"
     assert load_cifar_subset(tmp_path, "test").shape == (1000, 32, 32, 3)
-    assert registry.read_checksums(["cifar10_subset"]) == {"cifar10_subset/cifar10_subset.npz": _sha(npz)}
+    assert registry.read_checksums(["cifar10_subset"]) == {"cifar10_subset/cifar10_subset.npz": sha256(npz)}
     with npz.open("ab") as fh:  # a trailing byte: numpy would still read it
         fh.write(b"\0")
     with pytest.raises(ModifiedDataError, match=r"cifar10_subset\.npz does not match registry entry 'cifar10_subset'"):
