@@ -45,9 +45,12 @@ def test_sweep_and_benchmark_from_a_clean_state(project):
 
 
 def test_sweep_names_a_missing_bler_table(project, tmp_path):
+    from jscc_core import registry
+
+    registry.fetch("kodak", root=tmp_path / "data", progress=False)  # the sweep checks its images first
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db", JSCC_PROGRESS="0")
     res = subprocess.run([sys.executable, "-m", "pipelines.separation.run", "sweep", "--profile", PROFILE,
-                          "--sweep", "kodak_awgn", "--data", str(project / "data"), "--bler-dir", str(tmp_path),
+                          "--sweep", "kodak_awgn", "--data", str(tmp_path / "data"), "--bler-dir", str(tmp_path),
                           "--out", str(tmp_path / "out.csv")], cwd=project, env=env, capture_output=True, text=True)
     assert res.returncode == 2
     assert "no BLER table for QPSK 2/3" in res.stderr and "Traceback" not in res.stderr
