@@ -136,11 +136,12 @@ def test_images(profile, data_root: Path, block: str = "images") -> dict[str, np
     return load_dataset(cfg["test_set"], data_root, limit=cfg.get("test_limit"))
 
 
-def data_checksums(profile, block: str = "images") -> dict[str, str]:
-    """``{"<entry>/<file>": sha256}`` of the block's training and test files this process has read
-    (each checked against the registry as it was read): what the stage used, for its records."""
+def data_checksums(profile, block: str = "images", sets: tuple[str, ...] = ("train_set", "test_set")) -> dict[str, str]:
+    """``{"<entry>/<file>": sha256}`` of the files of the block's data sets named by ``sets`` (profile
+    keys) that this process has read, each checked against the registry as it was read: what the
+    stage used, for its records.  A stage names only the sets it declares (training: its train_set)."""
     cfg = images_cfg(profile, block)
-    return read_checksums(dataset_entry(n) for n in (cfg["train_set"], cfg["test_set"]))
+    return read_checksums(dataset_entry(cfg[key]) for key in sets)
 
 
 # --------------------------------------------------------------------------- training
@@ -175,7 +176,7 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
         meta = {"kind": kind, "name": name, "params": params, "final": logs, "run_id": run.run_id, "run_key": run_key,
                 "parameters": sum(p.numel() for p in model.parameters()),
                 "wall_time_s": round(time.perf_counter() - started, 3),
-                "data_checksums": data_checksums(profile, block)}
+                "data_checksums": data_checksums(profile, block, sets=("train_set",))}
         (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         run.log_artifact(out / "run.json")
     print(f"{name}: {logs} -> {out}")
