@@ -393,7 +393,7 @@ def cmd_rate_maps(args) -> None:
     run_key = f"ntscc_images_fig08@{fingerprint(profile, 'ntscc.images', 'fig08', models=sorted(run_ids.values()))}"
     info = {"run_id": next(iter(run_ids.values())), "run_key": run_key, "image_id": image_id,
             "model_run_ids": run_ids, "wall_time_s": round(time.perf_counter() - started, 3), "cbr_is": "k_y / (3 H W)",
-            "data_checksums": data_checksums(profile, args.block)}
+            "data_checksums": data_checksums(profile, args.block, sets=("test_set",))}
     (out / "maps.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     print(f"rate maps of {image_id} for lambda {lambdas} -> {out}")
 
@@ -454,7 +454,8 @@ def cmd_time_models(args) -> None:
                          for k, v in methods.items()})
         info = {"methods": methods, "run_id": run.run_id, "run_key": run_key, "model_run_ids": run_ids,
                 "device": f"CPU ({os.cpu_count()} cores)", "threads": torch.get_num_threads(),
-                "wall_time_s": round(time.perf_counter() - started, 3), "data_checksums": data_checksums(profile)}
+                "wall_time_s": round(time.perf_counter() - started, 3),
+                "data_checksums": data_checksums(profile, sets=("test_set",))}
         (out / "timing.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     print(json.dumps(methods, indent=1))
 
