@@ -124,14 +124,16 @@ def checksums(profile, keys=("gjscc.data.faces", "gjscc.data.ood_faces")) -> dic
 
 
 def model_runs(meta: dict) -> tuple[dict[str, str], float]:
-    """{run key: MLflow run id} and summed wall time of a model's training and the runs it started from."""
+    """{run key: MLflow run id} and the summed time of a model's training and the runs it started
+    from: each run's training seconds over every run behind its checkpoint when recorded (a stage
+    that resumed a finished checkpoint took seconds, its model did not), else its wall time."""
     keys, seconds = {}, 0.0
     stack = [meta]
     while stack:
         m = stack.pop()
         if m.get("run_key") and m.get("run_id"):
             keys[m["run_key"]] = m["run_id"]
-        seconds += float(m.get("wall_time_s", 0.0))
+        seconds += max(float(m.get("wall_time_s", 0.0)), float(m.get("train_time_s") or 0.0))
         stack += [u for u in m.get("upstream", {}).values() if isinstance(u, dict)]
     return keys, seconds
 
@@ -294,7 +296,7 @@ def cmd_inverse(args) -> None:
     generator = {"path": args.generator, "weights_sha256": weights_digest(Path(args.generator))}
     if gen_meta.is_file():
         generator.update({k: v for k, v in read_run(gen_meta.parent, "generator").items()
-                          if k in ("run_id", "run_key", "wall_time_s")})
+                          if k in ("run_id", "run_key", "wall_time_s", "train_time_s")})
     fp = key_fingerprint(profile, INVERSE_KEYS, model=meta["run_key"], generator=generator["weights_sha256"])
     name = f"inverse_{meta['domain']}_c{meta['c_out']}"
     run_key = f"gjscc_{name}@{fp}"

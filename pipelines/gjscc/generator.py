@@ -182,11 +182,14 @@ def cmd_train(args) -> None:
                 "threads": torch.get_num_threads(),
                 "parameters": {"G": sum(p.numel() for p in G.parameters()),
                                "D": sum(p.numel() for p in D.parameters())},
-                "train_time_s": round(train_s, 3),
-                "seconds_per_step": round(train_s / result.steps_run, 4) if result.steps_run else None,
+                # over every run behind the checkpoint; None when it predates that record
+                "train_time_s": None if result.train_seconds is None else round(result.train_seconds, 3),
+                "train_time_this_run_s": round(train_s, 3),
+                "seconds_per_step": (round(result.train_seconds / schedule.steps, 4)
+                                     if result.train_seconds is not None else None),
                 "wall_time_s": round(time.perf_counter() - started, 3)}
         (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        run.log_metrics({"train_time_s": train_s})
+        run.log_metrics({"train_time_this_run_s": train_s})
         run.log_artifact(out / "run.json")
         run.log_artifact(out / "samples.png")
     print(f"generator: {result.logs} -> {weights} ({train_s:.0f} s of training)")
@@ -319,7 +322,9 @@ def cmd_report(args) -> None:
     for i, value in enumerate(psnrs):
         ax2.text((i + 0.5) * step, pairs.shape[0] + 2, f"{value:.1f} dB", ha="center", va="top", fontsize=6)
     train_note = (f"trained {meta.get('steps')} steps x {meta.get('batch_size')} images on "
-                  f"{meta.get('train_images')} training faces in {meta.get('train_time_s')} s"
+                  f"{meta.get('train_images')} training faces in "
+                  + (f"{meta['train_time_s']} s" if meta.get("train_time_s") is not None
+                     else "a time the checkpoint does not record")
                   if meta else "no run.json beside the weights")
     if meta.get("source") == "converted":
         train_note = (f"converted from {Path(meta['source_file']).name} ({meta['layout']}, "

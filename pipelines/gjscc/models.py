@@ -42,7 +42,14 @@ from jscc_core.determinism import seed_everything, stage_seed
 from jscc_core.profiles import ProfileError
 from jscc_core.registry import RegistryError, sha256_file
 from jscc_core.tracking import track_run
-from jscc_core.training import CheckpointError, TrainSchedule, load_weights, train, weights_digest
+from jscc_core.training import (
+    CheckpointError,
+    TrainSchedule,
+    checkpoint_train_seconds,
+    load_weights,
+    train,
+    weights_digest,
+)
 from pipelines.cli import run_stage, stage_cli
 from pipelines.gjscc import paths
 from pipelines.gjscc.common import ImageSizeError, as_tensor, lpips, read_run, split_faces, write_json
@@ -180,11 +187,14 @@ def _train(args, profile, *, name: str, kind: str, model: nn.Module, fp: str, da
         torch.save(model.state_dict(), tmp)
         tmp.replace(weights)
         wall = time.perf_counter() - started
+        spent = checkpoint_train_seconds(ckpt)
         meta = {"kind": kind, "name": name, **info, "rho": paths.rho(info["c_out"]), "final": logs,
                 "model_keys": key_values(profile, MODEL_KEYS[kind]),
                 "run_id": run.run_id, "run_key": run_key, "fingerprint": fp, "device": str(device),
                 "parameters": sum(p.numel() for n, p in model.named_parameters() if not n.startswith("G.")),
                 "steps": schedule.steps, "batch_size": schedule.batch_size, "wall_time_s": round(wall, 3),
+                # training seconds over every run behind the checkpoint (None: it predates that record)
+                "train_time_s": None if spent is None else round(spent, 3),
                 "upstream": upstream}
         write_json(out / "run.json", meta)
         run.log_metrics({"seconds": wall})
@@ -196,7 +206,7 @@ def _upstream(meta: dict | None, path: str) -> dict:
     """How a model another stage made is recorded: its run, run key, time and weights digest."""
     out = {"path": path, "weights_sha256": weights_digest(Path(path))}
     if meta:
-        out.update({k: meta[k] for k in ("run_id", "run_key", "wall_time_s") if k in meta})
+        out.update({k: meta[k] for k in ("run_id", "run_key", "wall_time_s", "train_time_s") if k in meta})
         out["upstream"] = meta.get("upstream", {})
     return out
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jscc_core.training import TrainSchedule, load_checkpoint, restore_set_aside_checkpoint, save_checkpoint, train
+from jscc_core.training import (
+    TrainSchedule,
+    checkpoint_train_seconds,
+    load_checkpoint,
+    restore_set_aside_checkpoint,
+    save_checkpoint,
+    train,
+)
 
 DATA = torch.randn(256, 4)
 
@@ -62,3 +69,26 @@ def test_only_a_readable_checkpoint_of_that_fingerprint_is_restored(tmp_path):
     assert not ckpt.exists() and (tmp_path / "checkpoint.dddd.pt").read_bytes() == b"truncated"
     _, ran = _run(ckpt, "aaaa")
     assert ran == 10 and load_checkpoint(tmp_path / "checkpoint.aaaa.pt")["fingerprint"] == "cccc"
+
+
+def test_training_seconds_survive_resuming_a_finished_checkpoint(tmp_path):
+    """A stage rerun on a finished checkpoint runs no step but still reports what its model cost."""
+    ckpt = tmp_path / "checkpoint.pt"
+    _run(ckpt, "aaaa", steps=5)
+    after_five = checkpoint_train_seconds(ckpt)
+    assert after_five is not None and after_five > 0
+    _run(ckpt, "aaaa", steps=10)  # resumed: the next 5 steps add to the first 5's seconds
+    after_ten = checkpoint_train_seconds(ckpt)
+    assert after_ten > after_five
+    _, ran = _run(ckpt, "aaaa", steps=10)  # finished: nothing runs, nothing changes
+    assert ran == 0 and checkpoint_train_seconds(ckpt) == after_ten
+
+
+def test_a_checkpoint_without_training_seconds_reports_none_after_resuming(tmp_path):
+    ckpt = tmp_path / "checkpoint.pt"
+    _run(ckpt, "aaaa", steps=5)
+    state = torch.load(ckpt, weights_only=True)
+    del state["train_seconds"]  # as written before the seconds were kept
+    torch.save(state, ckpt)
+    _run(ckpt, "aaaa", steps=10)
+    assert load_checkpoint(ckpt, "aaaa")["step"] == 10 and checkpoint_train_seconds(ckpt) is None

@@ -73,8 +73,12 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
 def test_a_finished_run_returns_without_training(tmp_path):
     G, D = nets()
     train_gan(G, D, data(), schedule(steps=2, checkpoint_every=2), tmp_path / "c.pt", "fp")
+    first = torch.load(tmp_path / "c.pt", weights_only=True)["train_seconds"]
     again = train_gan(*nets(), data(), schedule(steps=2, checkpoint_every=2), tmp_path / "c.pt", "fp")
     assert again.steps_run == 0 and "loss_g" in again.logs
+    # the training seconds behind G survive the rerun (the stage reports what its model cost)
+    assert first > 0 and torch.load(tmp_path / "c.pt", weights_only=True)["train_seconds"] == first
+    assert first <= again.train_seconds < first + 1.0
 
 
 def test_corrupt_and_foreign_checkpoints_are_named_errors(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,10 +110,13 @@ def plateau_update(state: Mapping[str, float | int], value: float, factor: float
 
 
 def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, fingerprint: str,
-                    logs: dict[str, float] | None = None, plateau: Mapping[str, float | int] | None = None) -> None:
+                    logs: dict[str, float] | None = None, plateau: Mapping[str, float | int] | None = None,
+                    train_seconds: float | None = None) -> None:
     """Atomic checkpoint holding only tensors and plain types (loadable with weights_only=True);
     ``logs``: the metrics of the last step, returned by a resumed run with no step left;
-    ``plateau``: the plateau rule's state (rate scale, best validation value, epochs since it)."""
+    ``plateau``: the plateau rule's state (rate scale, best validation value, epochs since it);
+    ``train_seconds``: seconds of training behind ``step`` over every run that added steps
+    (None: unknown, e.g. resumed from a checkpoint that did not keep them)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -125,10 +129,19 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
             "fingerprint": fingerprint,
             "logs": {key: float(value) for key, value in (logs or {}).items()},
             "plateau": {key: value for key, value in (plateau or _fresh_plateau()).items()},
+            "train_seconds": None if train_seconds is None else float(train_seconds),
         },
         tmp,
     )
     os.replace(tmp, path)
+
+
+def checkpoint_train_seconds(path: Path) -> float | None:
+    """Seconds of training the checkpoint at ``path`` holds, summed over the runs that trained it,
+    so a stage that resumes a finished checkpoint still reports what its model cost; None when
+    the checkpoint predates this record."""
+    value = load_checkpoint(path).get("train_seconds")
+    return None if value is None else float(value)
 
 
 def load_checkpoint(path: Path, fingerprint: str | None = None) -> dict:
@@ -330,6 +343,7 @@ def train(
     params = [p for group in groups for p in group["params"]]
     optimizer = torch.optim.Adam(groups, lr=schedule.learning_rate, betas=schedule.betas)
     start = 0
+    spent: float | None = 0.0          # training seconds of earlier runs (None: not recorded)
     plateau = _fresh_plateau()
     if restart_foreign and (note := swap_checkpoints(checkpoint, fingerprint)) is not None:
         tqdm.write(f"{desc}: {note}")
@@ -343,6 +357,7 @@ def train(
                 f"{checkpoint} does not fit this model ({exc}); delete it to train from scratch") from exc
         torch.set_rng_state(state["rng"])
         start = int(state["step"])
+        spent = state.get("train_seconds")
         plateau.update(state.get("plateau", {}))
         logs: dict[str, float] = dict(state.get("logs", {}))  # a finished run returns its last metrics
     else:
@@ -351,6 +366,7 @@ def train(
     bar = tqdm(range(start, schedule.steps), initial=start, total=schedule.steps, desc=desc,
                disable=os.environ.get("JSCC_PROGRESS", "1") == "0", mininterval=2.0)
     running: dict[str, float] = {}
+    t0 = time.perf_counter()
     for step in bar:
         rate = schedule.lr_at(step) * plateau["scale"]
         for group, scale in zip(optimizer.param_groups, scales):
@@ -378,6 +394,7 @@ def train(
             if schedule.plateau_factor is not None:
                 plateau = plateau_update(plateau, value, schedule.plateau_factor, schedule.plateau_patience)
         if done % schedule.checkpoint_every == 0 or done == schedule.steps:
-            save_checkpoint(checkpoint, model, optimizer, done, fingerprint, logs, plateau)
+            save_checkpoint(checkpoint, model, optimizer, done, fingerprint, logs, plateau,
+                            None if spent is None else spent + time.perf_counter() - t0)
     model.eval()
     return logs

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,7 @@ class GANResult:
     G_ema: Generator
     logs: dict[str, float]
     steps_run: int  # steps of this call (0 when the checkpoint had finished)
+    train_seconds: float | None  # training seconds over every run behind G (None: not recorded)
 
 
 # --------------------------------------------------------------------------- losses
@@ -150,18 +152,22 @@ def sample_latents(G: Generator, batch: int, style_mixing: float = 0.0) -> Tenso
 # --------------------------------------------------------------------------- checkpoints
 
 
-def _save(path: Path, G, D, G_ema, opt_g, opt_d, step: int, fingerprint: str, logs: dict[str, float]) -> None:
-    """Atomic checkpoint; ``model`` is G (the key jscc_core.training.load_checkpoint checks)."""
+def _save(path: Path, G, D, G_ema, opt_g, opt_d, step: int, fingerprint: str, logs: dict[str, float],
+          train_seconds: float | None) -> None:
+    """Atomic checkpoint; ``model`` is G (the key jscc_core.training.load_checkpoint checks);
+    ``train_seconds``: training seconds behind ``step`` over every run (None: unknown)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"model": G.state_dict(), "discriminator": D.state_dict(), "model_ema": G_ema.state_dict(),
                 "optimizer": opt_g.state_dict(), "optimizer_d": opt_d.state_dict(), "step": int(step),
                 "rng": torch.get_rng_state(), "fingerprint": fingerprint,
-                "logs": {k: float(v) for k, v in logs.items()}}, tmp)
+                "logs": {k: float(v) for k, v in logs.items()},
+                "train_seconds": None if train_seconds is None else float(train_seconds)}, tmp)
     os.replace(tmp, path)
 
 
-def _resume(path: Path, fingerprint: str, G, D, G_ema, opt_g, opt_d) -> tuple[int, dict[str, float]]:
+def _resume(path: Path, fingerprint: str, G, D, G_ema, opt_g, opt_d
+            ) -> tuple[int, dict[str, float], float | None]:
     state = load_checkpoint(path, fingerprint)
     missing = {"discriminator", "model_ema", "optimizer", "optimizer_d", "rng"} - state.keys()
     if missing:
@@ -176,7 +182,7 @@ def _resume(path: Path, fingerprint: str, G, D, G_ema, opt_g, opt_d) -> tuple[in
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{path} does not fit these networks ({exc}); delete it to train from scratch") from exc
     torch.set_rng_state(state["rng"])
-    return int(state["step"]), dict(state.get("logs", {}))
+    return int(state["step"]), dict(state.get("logs", {})), state.get("train_seconds")
 
 
 # --------------------------------------------------------------------------- training
@@ -230,15 +236,16 @@ def train_gan(
                              betas=tuple(b ** c for b in schedule.betas), eps=1e-8)
     if restart_foreign and (note := swap_checkpoints(checkpoint, fingerprint)) is not None:
         tqdm.write(f"{desc}: {note}")
-    start, logs = 0, {}
+    start, logs, spent = 0, {}, 0.0
     if checkpoint.exists():
-        start, logs = _resume(checkpoint, fingerprint, G, D, G_ema, opt_g, opt_d)
+        start, logs, spent = _resume(checkpoint, fingerprint, G, D, G_ema, opt_g, opt_d)
     G.train()
     D.train()
     bar = tqdm(range(start, schedule.steps), initial=start, total=schedule.steps, desc=desc,
                disable=os.environ.get("JSCC_PROGRESS", "1") == "0", mininterval=2.0)
     running: dict[str, tuple[float, int]] = {}
     n = schedule.batch_size
+    t0 = time.perf_counter()
     for step in bar:
         # ---- D: logistic loss on G's images (detached) and reals
         fake = G(sample_latents(G, n, schedule.style_mixing))  # kept for G's step below
@@ -283,10 +290,12 @@ def train_gan(
             if on_log is not None:
                 on_log(done, mean)
         if done % schedule.checkpoint_every == 0 or done == schedule.steps:
-            _save(checkpoint, G, D, G_ema, opt_g, opt_d, done, fingerprint, logs)
+            _save(checkpoint, G, D, G_ema, opt_g, opt_d, done, fingerprint, logs,
+                  None if spent is None else spent + time.perf_counter() - t0)
     G.eval()
     D.eval()
-    return GANResult(G, D, G_ema.eval(), logs, max(0, schedule.steps - start))
+    total = None if spent is None else spent + time.perf_counter() - t0
+    return GANResult(G, D, G_ema.eval(), logs, max(0, schedule.steps - start), total)
 
 
 # --------------------------------------------------------------------------- contact sheets
