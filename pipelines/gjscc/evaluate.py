@@ -240,9 +240,9 @@ def cmd_model(args) -> None:
 # --------------------------------------------------------------------------- inverse
 
 
-def inverse_solver(profile, G, A, perceptual) -> InverseJSCC:
-    """InverseJSCC with the settings of ``gjscc.inverse``."""
-    cfg = profile.get("gjscc.inverse")
+def inverse_solver(profile, G, A, perceptual, cfg: dict | None = None) -> InverseJSCC:
+    """InverseJSCC with the settings of ``gjscc.inverse`` (or ``cfg``, a mapping of the same keys)."""
+    cfg = profile.get("gjscc.inverse") if cfg is None else cfg
     return InverseJSCC(G, A, perceptual, lambdas=[float(v) for v in cfg["lambdas"]],
                        steps=[int(s) for s in cfg["steps"]], learning_rate=float(cfg["learning_rate"]),
                        lr_rampup=float(cfg["lr_rampup"]), lr_rampdown=float(cfg["lr_rampdown"]),
