@@ -33,8 +33,12 @@ def cmd_train(args) -> None:
     seed_everything(int(profile["seed"]), threads=int(profile["threads"]))
     name = Path(args.out).name
     train_set = profile.get("dgm.train_set")
-    images = list(load_dataset(train_set, args.data, limit=profile.get("dgm.train_limit")).values())
-    crops = RandomCrops(images, int(profile.get("dgm.crop")))
+    crop = int(profile.get("dgm.crop"))
+    loaded = list(load_dataset(train_set, args.data, limit=profile.get("dgm.train_limit")).values())
+    images = [im for im in loaded if min(im.shape[:2]) >= crop]  # an image smaller than a crop is left out
+    if not images:
+        raise ValueError(f"no image of {train_set} is at least dgm.crop = {crop} px on its shorter side")
+    crops = RandomCrops(images, crop)
     codec = build_codec(profile)
     schedule = TrainSchedule.from_mapping(dict(profile.get("dgm.schedule")))
     fp = fingerprint(profile, TRAINING_KEYS, lam=lam)
@@ -66,8 +70,9 @@ def cmd_train(args) -> None:
         write_json(out / "run.json", {
             "name": name, "lambda": lam, "final": logs, "run_id": run.run_id, "run_key": run_key, "fingerprint": fp,
             "parameters": sum(p.numel() for p in codec.parameters()), "steps": schedule.steps,
-            "batch_size": schedule.batch_size, "crop": int(profile.get("dgm.crop")), "train_set": train_set,
-            "train_images": len(images), "data_checksums": read_checksums([train_set]),
+            "batch_size": schedule.batch_size, "crop": crop, "train_set": train_set,
+            "train_images": len(images), "smaller_than_crop": len(loaded) - len(images),
+            "data_checksums": read_checksums([train_set]),
             "wall_time_s": round(wall, 3), "threads": torch.get_num_threads()})
         run.log_metrics({"seconds": wall})
     print(f"{name}: {logs} -> {weights} ({wall:.0f} s)")
