@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pipelines.dgm import stages as dgm
 from pipelines.gjscc import stages as gjscc
 from pipelines.ntscc import stages as ntscc
 from pipelines.separation import stages as separation
@@ -44,7 +45,7 @@ PIPELINES = (
     Pipeline("gjscc", "Erdemir, Tung, Dragotti, Gündüz, Generative Joint Source-Channel Coding for Semantic Image "
                       "Transmission, 2022", gjscc.stages),
     Pipeline("dgm", "Dai et al., Deep Generative Modeling Reshapes Compression and Transmission: From Efficiency "
-                    "to Resiliency, 2024", None),
+                    "to Resiliency, 2024", dgm.stages),
 )
 
 

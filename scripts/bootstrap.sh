@@ -21,8 +21,9 @@ pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" -r requirements/lock.txt
 # compressai pins numpy<2, which would break sionna-no-rt; see requirements/lock.txt.
 "${pip[@]}" --no-deps -r requirements/no-deps.txt
-"${pip[@]}" --no-deps --no-build-isolation -e packages/core -e packages/ntscc -e packages/generative_jscc
-"$venv/bin/python" -c 'import torch, compressai, jscc_core, ntscc, generative_jscc, snakemake, dvc, mlflow' 2>/dev/null
+"${pip[@]}" --no-deps --no-build-isolation -e packages/core -e packages/ntscc -e packages/generative_jscc \
+  -e packages/resilient_transport
+"$venv/bin/python" -c 'import torch, compressai, constriction, jscc_core, ntscc, generative_jscc, resilient_transport, snakemake, dvc, mlflow' 2>/dev/null
 rm -f "$venv"/.bootstrap-*
 touch "$stamp"
 echo "bootstrap: $venv ready in $(( $(date +%s) - start )) s"

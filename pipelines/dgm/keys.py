@@ -1,0 +1,32 @@
+"""The profile keys each dgm stage reads (dotted, from the profile's root): declared as the stage's
+parameters, and the training keys fingerprint the checkpoint, so editing a key reruns exactly its
+readers.  An optional key the profile leaves out is not a parameter (DVC refuses a missing one)."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from jscc_core.profiles import canonical_json, thaw
+
+RUN_KEYS = ("seed", "threads")
+TEST_KEYS = ("dgm.test_set", "dgm.test_limit", "dgm.test_crop")
+CODEC_KEYS = ("dgm.codec", "dgm.order")
+TRAINING_KEYS = RUN_KEYS + CODEC_KEYS + ("dgm.train_set", "dgm.train_limit", "dgm.crop", "dgm.conceal_weight",
+                                         "dgm.mask_share", "dgm.schedule")
+CODING_KEYS = RUN_KEYS + CODEC_KEYS + TEST_KEYS + ("dgm.packets",)
+RD_KEYS = CODING_KEYS + ("dgm.rd_steps",)
+TRACE_KEYS = CODING_KEYS + ("dgm.trace", "dgm.trace_step", "dgm.layered_below")
+BASELINE_KEYS = RUN_KEYS + TEST_KEYS + ("dgm.packets", "dgm.trace", "dgm.fec")
+FIGURE_KEYS = ("seed", "dgm.test_set", "dgm.trace", "dgm.fec.provisioning", "dgm.layered_below")
+BENCHMARK_KEYS = CODING_KEYS + ("dgm.trace_step", "dgm.fec.preset", "dgm.benchmark")
+
+
+def present(profile, keys: Iterable[str]) -> tuple[str, ...]:
+    """``keys`` the profile sets."""
+    return tuple(k for k in dict.fromkeys(keys) if profile.get(k) is not None)
+
+
+def fingerprint(profile, keys: Iterable[str], **extra) -> str:
+    """16 hex digits of a SHA-256 of the keys' values and ``extra``: what a checkpoint is valid for."""
+    values = {k: thaw(profile.get(k)) for k in present(profile, keys)}
+    return hashlib.sha256(canonical_json({"keys": values, **extra}).encode()).hexdigest()[:16]
