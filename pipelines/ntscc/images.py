@@ -54,7 +54,13 @@ from ntscc.image.deepjscc import DeepJSCC
 from ntscc.image.jscc import JSCCConfig
 from ntscc.image.model import ImageNTSCC, ImageNTSCCConfig
 from ntscc.image.ntc import ImageNTC, NTCConfig
-from ntscc.image.objectives import deepjscc_objective, ntc_objective, ntscc_objective
+from ntscc.image.objectives import (
+    AUX_LEARNING_RATE,
+    deepjscc_objective,
+    ntc_objective,
+    ntscc_objective,
+    quantile_training,
+)
 from pipelines.cli import run_stage, stage_cli
 from pipelines.ntscc.evals import EVAL_COLUMNS, METHODS
 from pipelines.ntscc.keys import TRAINING_KEYS
@@ -114,7 +120,8 @@ def training_fingerprint(profile, kind: str, block: str, sched_kind: str, params
     weights = {name: weights_digest(Path(params[name])) for name in ("ntc", "init") if params.get(name)}
     rest = {name: value for name, value in params.items() if name not in weights}  # weights by value, not path
     blob = json.dumps({"kind": kind, "cfg": used, "schedule": cfg["schedules"][sched_kind], "seed": profile["seed"],
-                       "threads": profile["threads"], "params": rest, "weights": weights}, sort_keys=True, default=str)
+                       "threads": profile["threads"], "params": rest, "weights": weights,
+                       "aux_learning_rate": AUX_LEARNING_RATE}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -168,8 +175,9 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
                            "crop": cfg.get("crop"), "train_set": cfg["train_set"]},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256}) as run:
         data = crops.sample if isinstance(crops, RandomCrops) else crops
+        aux = quantile_training(model) if isinstance(model, (ImageNTC, ImageNTSCC)) else None
         logs = train(model, loss_fn, data, sched, ckpt, fp,
-                     on_log=lambda step, m: run.log_metrics(m, step=step), desc=name, restart_foreign=True)
+                     on_log=lambda step, m: run.log_metrics(m, step=step), desc=name, restart_foreign=True, aux=aux)
         if isinstance(model, (ImageNTC, ImageNTSCC)):
             model.update(force=True)  # entropy-coding tables of z (real bitstreams at evaluation)
         torch.save(model.state_dict(), out / "model.pt")

@@ -260,7 +260,7 @@ def test_objective_terms_and_units():
     m = model().train()
     x = images(size=32)
     torch.manual_seed(3)
-    loss, logs = ntscc_objective(16.0, SNR, 0.2, aux_weight=0.0)(m, x)
+    loss, logs = ntscc_objective(16.0, SNR, 0.2)(m, x)  # the quantiles train apart
     torch.manual_seed(3)
     out = m(x, SNR, 0.2)
     rate = rate_per_pixel(out, 32, 32)
@@ -279,7 +279,7 @@ def test_objective_terms_and_units():
     ms, ms_logs = ntscc_objective(1 / 32, SNR, (0.2, 0.4), distortion="ms_ssim")(m, x)
     assert torch.isfinite(ms) and 0.2 <= ms_logs["eta"] <= 0.4 and 0 <= ms_logs["distortion"] <= 1
     n_loss, n_logs = ntc_objective(64.0)(m, x)
-    assert n_loss.item() == pytest.approx(n_logs["loss"] + n_logs["aux"], rel=1e-5)
+    assert n_loss.item() == pytest.approx(n_logs["loss"], rel=1e-5) and n_logs["aux"] > 0  # quantiles train apart
     cnn_loss, cnn_logs = deepjscc_objective(SNR)(DeepJSCC(c_out=3, filters=8), x)
     assert cnn_logs["cbr"] == pytest.approx(1 / 16) and cnn_loss.requires_grad
 

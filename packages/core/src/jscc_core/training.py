@@ -83,6 +83,21 @@ class TrainSchedule:
 
 
 LossFn = Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+
+
+@dataclass(frozen=True)
+class AuxiliaryLoss:
+    """A loss with its own Adam, stepped after each main step and outside the gradient clip:
+    CompressAI's ``aux_loss()``, which fits an entropy bottleneck's quantiles (the range of z
+    that ``update()`` tabulates) and reaches no other parameter.
+
+    params: the parameters it trains (left out of the main optimizer); loss(model) -> scalar.
+    """
+
+    params: Sequence[nn.Parameter]
+    loss: Callable[[nn.Module], torch.Tensor]
+    learning_rate: float = 1e-3  # CompressAI's examples and the NTSCC authors' code
+
 #: One parameter group of :func:`train`: ``{"params": iterable of parameters, "lr_scale": float}``.
 ParamGroup = Mapping[str, object]
 
@@ -109,10 +124,12 @@ def plateau_update(state: Mapping[str, float | int], value: float, factor: float
 
 
 def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, fingerprint: str,
-                    logs: dict[str, float] | None = None, plateau: Mapping[str, float | int] | None = None) -> None:
+                    logs: dict[str, float] | None = None, plateau: Mapping[str, float | int] | None = None,
+                    aux_optimizer: torch.optim.Optimizer | None = None) -> None:
     """Atomic checkpoint holding only tensors and plain types (loadable with weights_only=True);
     ``logs``: the metrics of the last step, returned by a resumed run with no step left;
-    ``plateau``: the plateau rule's state (rate scale, best validation value, epochs since it)."""
+    ``plateau``: the plateau rule's state (rate scale, best validation value, epochs since it);
+    ``aux_optimizer``: the optimizer of an :class:`AuxiliaryLoss`, if any."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -125,6 +142,7 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
             "fingerprint": fingerprint,
             "logs": {key: float(value) for key, value in (logs or {}).items()},
             "plateau": {key: value for key, value in (plateau or _fresh_plateau()).items()},
+            **({"aux_optimizer": aux_optimizer.state_dict()} if aux_optimizer is not None else {}),
         },
         tmp,
     )
@@ -289,6 +307,7 @@ def train(
     restart_foreign: bool = False,
     optimizer_groups: Sequence[ParamGroup] | None = None,
     validate: Callable[[nn.Module], float] | None = None,
+    aux: AuxiliaryLoss | None = None,
 ) -> dict[str, float]:
     """Adam on minibatches drawn from ``data``; resumes from ``checkpoint`` when it exists.
 
@@ -306,6 +325,9 @@ def train(
     not change the training path; it should draw its own randomness from a fixed seed to be
     comparable between epochs). With ``schedule.plateau_factor`` set it drives the plateau
     rule (:func:`plateau_update`), whose state is saved in the checkpoint.
+
+    ``aux``: an :class:`AuxiliaryLoss` trained by its own Adam after each main step; its
+    parameters are left out of the main optimizer (and of its groups and gradient clip).
 
     All randomness comes from torch's global generator, whose state is saved in
     the checkpoint, so an interrupted run resumed later follows the same path; a callable
@@ -325,7 +347,13 @@ def train(
     if schedule.plateau_factor is not None and validate is None:
         raise ValueError(f"{desc}: the schedule has a plateau rule (plateau_factor={schedule.plateau_factor}) "
                          "but train() got no validate callback")
+    aux_ids = {id(p) for p in aux.params} if aux is not None else set()
+    if optimizer_groups is None and aux is not None:
+        optimizer_groups = [{"params": [p for p in model.parameters() if id(p) not in aux_ids]}]
     groups = _param_groups(model, optimizer_groups)
+    if any(id(p) in aux_ids for group in groups for p in group["params"]):
+        raise ValueError(f"{desc}: a parameter of the auxiliary loss is also in a main optimizer group")
+    aux_optimizer = torch.optim.Adam(list(aux.params), lr=aux.learning_rate) if aux is not None else None
     scales = [group["lr_scale"] for group in groups]
     params = [p for group in groups for p in group["params"]]
     optimizer = torch.optim.Adam(groups, lr=schedule.learning_rate, betas=schedule.betas)
@@ -338,6 +366,8 @@ def train(
         try:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
+            if aux_optimizer is not None:
+                aux_optimizer.load_state_dict(state["aux_optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
             raise CheckpointError(
                 f"{checkpoint} does not fit this model ({exc}); delete it to train from scratch") from exc
@@ -364,6 +394,10 @@ def train(
         if schedule.grad_clip is not None:
             nn.utils.clip_grad_norm_(params, schedule.grad_clip)
         optimizer.step()
+        if aux_optimizer is not None:
+            aux_optimizer.zero_grad(set_to_none=True)
+            aux.loss(model).backward()
+            aux_optimizer.step()
         for key, value in logs.items():
             running[key] = running.get(key, 0.0) + value
         done = step + 1
@@ -378,6 +412,6 @@ def train(
             if schedule.plateau_factor is not None:
                 plateau = plateau_update(plateau, value, schedule.plateau_factor, schedule.plateau_patience)
         if done % schedule.checkpoint_every == 0 or done == schedule.steps:
-            save_checkpoint(checkpoint, model, optimizer, done, fingerprint, logs, plateau)
+            save_checkpoint(checkpoint, model, optimizer, done, fingerprint, logs, plateau, aux_optimizer)
     model.eval()
     return logs
