@@ -95,7 +95,8 @@ def ntc_config(cfg: dict) -> NTCConfig:
 def ntscc_config(cfg: dict, variant: str = "ntscc", cbr: float | None = None) -> ImageNTSCCConfig:
     j = cfg["jscc"]
     jscc = JSCCConfig(c=cfg["ntc"]["c"], d=j["d"], n_e=j["n_e"], n_d=j["n_d"], heads=j["heads"],
-                      rate_values=tuple(j["rate_values"]), shared_head=bool(j.get("shared_head", False)))
+                      rate_values=tuple(j["rate_values"]), shared_head=bool(j.get("shared_head", False)),
+                      window=j.get("window"))
     config = ImageNTSCCConfig(ntc_config(cfg), jscc, side_info=cfg["side_info"])
     if variant == "comparison_i":
         return config.comparison_i()
@@ -242,7 +243,7 @@ def cmd_train_deepjscc(args) -> None:
     name = model_tag("deepjscc", args.distortion, c_out=args.c_out)
 
     def make():
-        model = DeepJSCC(args.c_out, filters=cfg["deepjscc"]["filters"])
+        model = DeepJSCC(args.c_out, filters=cfg["deepjscc"]["filters"], gdn=cfg["deepjscc"].get("gdn", True))
         return _fine_tune_from(model, args.init) if args.init else model
 
     _train_stage(args, profile, "deepjscc", name, make, deepjscc_objective(cfg["train_snr_db"], args.distortion),
@@ -270,7 +271,7 @@ def load_model(profile, folder: Path):
     p = meta["params"]
     cfg = images_cfg(profile, p.get("block", "images"))
     if meta["kind"] == "deepjscc":
-        model = DeepJSCC(p["c_out"], filters=cfg["deepjscc"]["filters"])
+        model = DeepJSCC(p["c_out"], filters=cfg["deepjscc"]["filters"], gdn=cfg["deepjscc"].get("gdn", True))
     elif meta["kind"] == "comparison_ii":
         model = ImageNTSCC(ntscc_config(cfg, "comparison_ii", p["cbr"]))
     elif meta["kind"] == "ntc":
