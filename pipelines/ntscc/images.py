@@ -49,7 +49,16 @@ from jscc_core.metrics import ms_ssim, ms_ssim_db, psnr
 from jscc_core.profiles import ProfileError, fingerprint
 from jscc_core.registry import RegistryError, read_checksums
 from jscc_core.tracking import track_run
-from jscc_core.training import CheckpointError, TrainSchedule, load_weights, train, weights_digest
+from jscc_core.training import (
+    CheckpointError,
+    TrainSchedule,
+    describe_device,
+    load_weights,
+    resolve_device,
+    synchronize,
+    train,
+    weights_digest,
+)
 from ntscc.image.deepjscc import DeepJSCC
 from ntscc.image.jscc import JSCCConfig
 from ntscc.image.model import ImageNTSCC, ImageNTSCCConfig
@@ -105,6 +114,11 @@ def ntscc_config(cfg: dict, variant: str = "ntscc", cbr: float | None = None) ->
     return config
 
 
+def stage_device(profile) -> torch.device:
+    """The profile's ``device`` (auto / cpu / cuda; cpu when unset): where models and tensors go."""
+    return resolve_device(profile.get("device", "cpu"), "device")
+
+
 def schedule(cfg: dict, kind: str) -> TrainSchedule:
     return TrainSchedule.from_mapping(cfg["schedules"][kind])
 
@@ -158,6 +172,7 @@ def data_checksums(profile, block: str = "images", sets: tuple[str, ...] = ("tra
 def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, params: dict, sched_kind: str) -> None:
     """Seed, build the model (after seeding), train with resumable checkpoints, save weights and run.json."""
     block = args.block
+    device = stage_device(profile)  # a missing CUDA device stops the stage here, before any work
     cfg = images_cfg(profile, block)
     fp = training_fingerprint(profile, kind, block, sched_kind, params)
     if block != "images":  # Kodak runs keep the params they had before blocks existed
@@ -178,12 +193,14 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
         data = crops.sample if isinstance(crops, RandomCrops) else crops
         aux = quantile_training(model) if isinstance(model, (ImageNTC, ImageNTSCC)) else None
         logs = train(model, loss_fn, data, sched, ckpt, fp,
-                     on_log=lambda step, m: run.log_metrics(m, step=step), desc=name, restart_foreign=True, aux=aux)
+                     on_log=lambda step, m: run.log_metrics(m, step=step), desc=name, restart_foreign=True, aux=aux,
+                     device=device)
+        model.cpu()  # weights are saved from, and the CDF tables built on, the CPU
         if isinstance(model, (ImageNTC, ImageNTSCC)):
             model.update(force=True)  # entropy-coding tables of z (real bitstreams at evaluation)
         torch.save(model.state_dict(), out / "model.pt")
         meta = {"kind": kind, "name": name, "params": params, "final": logs, "run_id": run.run_id, "run_key": run_key,
-                "parameters": sum(p.numel() for p in model.parameters()),
+                "parameters": sum(p.numel() for p in model.parameters()), "device": describe_device(device),
                 "wall_time_s": round(time.perf_counter() - started, 3),
                 "data_checksums": data_checksums(profile, block, sets=("train_set",))}
         (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -313,8 +330,10 @@ def _deepjscc_record(model: DeepJSCC, x: torch.Tensor, snr_db: float, generator:
 
 def cmd_evaluate(args) -> None:
     profile = load(args.profile)
+    device = stage_device(profile)
     folder = Path(args.model)
     model, meta = load_model(profile, folder)
+    model.to(device)
     kind, p = meta["kind"], meta["params"]
     block = p.get("block", "images")
     cfg = images_cfg(profile, block)
@@ -334,13 +353,13 @@ def cmd_evaluate(args) -> None:
                    disable=os.environ.get("JSCC_PROGRESS", "1") == "0", mininterval=2.0)
         records = {}
         for image_id, img in images.items():
-            x = to_tensor(img)
+            x = to_tensor(img).to(device)
             if kind != "deepjscc":  # g_a, hyperprior and z̄ once per image, for every (eta, SNR)
                 with torch.no_grad():
                     analysis = model.transmitter(x)
             for eta, snr in points:
                 # noise seeded per (point, image): a point does not change when others are added
-                g = torch.Generator().manual_seed(stage_seed(seed, f"{eta}/{snr}/{image_id}"))
+                g = torch.Generator(device=device).manual_seed(stage_seed(seed, f"{eta}/{snr}/{image_id}"))
                 if kind == "deepjscc":
                     records[eta, snr, image_id] = _deepjscc_record(model, x, snr, g)
                 else:
@@ -369,7 +388,7 @@ def cmd_evaluate(args) -> None:
         run.log_artifact(out)
         info = {"run_id": run.run_id, "run_key": run_key, "model_run_id": meta["run_id"],
                 "model_run_key": meta["run_key"],
-                "wall_time_s": round(wall, 3), "parameters": meta["parameters"],
+                "wall_time_s": round(wall, 3), "parameters": meta["parameters"], "device": describe_device(device),
                 "train_wall_time_s": meta["wall_time_s"],
                 # what the model was trained on (as its training read it) and the test images read here
                 "data_checksums": {**meta.get("data_checksums", {}), **data_checksums(profile, block)}}
@@ -385,14 +404,15 @@ def cmd_rate_maps(args) -> None:
     images = load_entry_images(cfg["test_set"], Path(args.data))
     if image_id not in images:
         raise ProfileError(f"ntscc.images.fig08.image = {image_id!r} is not an image of {cfg['test_set']}")
-    x = to_tensor(images[image_id])
+    device = stage_device(profile)
+    x = to_tensor(images[image_id]).to(device)
     eta = cfg["fig08"]["eta"]
     started = time.perf_counter()
     lambdas, maps, cbrs, run_ids = [], [], [], {}
     for folder in map(Path, args.models):
         model, meta = load_model(profile, folder)
         lambdas.append(meta["params"]["lmbda"])
-        maps.append(model.rate_map(x[0], eta).numpy())  # (h, w)
+        maps.append(model.to(device).rate_map(x[0], eta).cpu().numpy())  # (h, w)
         cbrs.append(float(maps[-1].sum() / x[0].numel()))  # k_y only: the map's uses over 3HW
         run_ids[meta["name"]] = meta["run_id"]
     out = Path(args.out)
@@ -410,29 +430,33 @@ def cmd_rate_maps(args) -> None:
 def cmd_time_models(args) -> None:
     """Table III: parameters and encode + decode time per test image, every method in one run."""
     from jscc_core.digital.codecs import get_codec
-    from jscc_core.digital.ldpc import link_for
+    from jscc_core.digital.ldpc import link_for, set_link_device
     from jscc_core.digital.mcs import NTSCC_BPG_LDPC
     from jscc_core.digital.separation import frame_bits, read_image_results_csv
 
     profile = load(args.profile)
     cfg = images_cfg(profile, args.block)
     torch.set_num_threads(int(profile["threads"]))
+    device = stage_device(profile)
     images = test_images(profile, Path(args.data))
     snr = cfg["fig11_snr_db"]
     started = time.perf_counter()
     methods, run_ids = {}, []
     for label, folder in (("NTSCC", args.ntscc), ("Deep JSCC", args.deepjscc)):
         model, meta = load_model(profile, Path(folder))
+        model.to(device)
         run_ids.append(meta["run_id"])
-        g = torch.Generator().manual_seed(0)
+        g = torch.Generator(device=device).manual_seed(0)
         times = []
         for img in images.values():
-            x = to_tensor(img)
+            x = to_tensor(img).to(device)
+            synchronize(device)
             t0 = time.perf_counter()
             if label == "Deep JSCC":
                 _deepjscc_record(model, x, snr, g)
             else:
                 model.transmit(x, snr, cfg["eta_fig12"], generator=g)
+            synchronize(device)
             times.append(time.perf_counter() - t0)
         methods[label] = {"parameters": meta["parameters"], "seconds_per_image": float(np.mean(times)),
                           "images": len(times), "model": meta["name"]}
@@ -441,6 +465,7 @@ def cmd_time_models(args) -> None:
              if r.mcs == NTSCC_BPG_LDPC.name and r.quality is not None]
     ratio = min({r.bandwidth_ratio for r in sweep}, key=lambda r: abs(r - 1 / 16))
     quality = {r.image_id: r.quality for r in sweep if r.bandwidth_ratio == ratio}
+    set_link_device(device)  # BP decoding on the same device as the learned models
     codec, link = get_codec(profile.get("separation")["codec"]), link_for(NTSCC_BPG_LDPC)
     times = []
     for image_id, img in images.items():
@@ -462,7 +487,7 @@ def cmd_time_models(args) -> None:
         run.log_metrics({f"seconds_{k.replace(' ', '_').replace('+', 'and')}": v["seconds_per_image"]
                          for k, v in methods.items()})
         info = {"methods": methods, "run_id": run.run_id, "run_key": run_key, "model_run_ids": run_ids,
-                "device": f"CPU ({os.cpu_count()} cores)", "threads": torch.get_num_threads(),
+                "device": describe_device(device), "threads": torch.get_num_threads(),
                 "wall_time_s": round(time.perf_counter() - started, 3),
                 "data_checksums": data_checksums(profile, sets=("test_set",))}
         (out / "timing.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")

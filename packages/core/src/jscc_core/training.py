@@ -83,6 +83,47 @@ class TrainSchedule:
 
 
 LossFn = Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+#: Values of a profile's ``device`` setting.
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str, key: str = "device") -> torch.device:
+    """The torch device of a ``device`` setting: ``cpu``, ``cuda`` (or ``cuda:N``), or ``auto``
+    (CUDA when this machine has it, else the CPU). A CUDA device the machine lacks is a one-line
+    ValueError naming ``key``, before anything is computed."""
+    text = str(name)
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "cuda" or (text.startswith("cuda:") and text[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise ValueError(f"{key} is {text!r} but this machine has no CUDA device (torch "
+                             f"{torch.__version__}, cuda {torch.version.cuda}); set {key}: cpu or auto")
+        index = int(text[5:]) if ":" in text else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"{key} is {text!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+        return torch.device(text)
+    raise ValueError(f"{key} must be one of auto, cpu, cuda or cuda:N, got {name!r}")
+
+
+def device_gpus(name: str | None) -> int:
+    """GPUs a stage with this ``device`` setting asks a cluster for: 1 for cuda and auto (which
+    uses one when it is given one), 0 for cpu (and unset)."""
+    return 0 if name is None or str(name) == "cpu" else 1
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously), so a timing is complete."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def describe_device(device: torch.device) -> str:
+    """What a timing ran on: ``CPU (n cores)`` or the CUDA device's name."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} ({device})"
+    return f"CPU ({os.cpu_count()} cores)"
 
 
 @dataclass(frozen=True)
@@ -308,6 +349,7 @@ def train(
     optimizer_groups: Sequence[ParamGroup] | None = None,
     validate: Callable[[nn.Module], float] | None = None,
     aux: AuxiliaryLoss | None = None,
+    device: torch.device | str | None = None,
 ) -> dict[str, float]:
     """Adam on minibatches drawn from ``data``; resumes from ``checkpoint`` when it exists.
 
@@ -329,6 +371,10 @@ def train(
     ``aux``: an :class:`AuxiliaryLoss` trained by its own Adam after each main step; its
     parameters are left out of the main optimizer (and of its groups and gradient clip).
 
+    ``device``: the model is moved there before its optimizers are built and every batch is
+    moved there after it is drawn (None: where the model is). Batches are drawn on the CPU,
+    so the data a resumed run sees does not depend on the device.
+
     All randomness comes from torch's global generator, whose state is saved in
     the checkpoint, so an interrupted run resumed later follows the same path; a callable
     ``data`` must therefore draw its randomness from that generator too.
@@ -347,6 +393,8 @@ def train(
     if schedule.plateau_factor is not None and validate is None:
         raise ValueError(f"{desc}: the schedule has a plateau rule (plateau_factor={schedule.plateau_factor}) "
                          "but train() got no validate callback")
+    if device is not None:
+        model.to(device)
     aux_ids = {id(p) for p in aux.params} if aux is not None else set()
     if optimizer_groups is None and aux is not None:
         optimizer_groups = [{"params": [p for p in model.parameters() if id(p) not in aux_ids]}]
@@ -386,6 +434,8 @@ def train(
         for group, scale in zip(optimizer.param_groups, scales):
             group["lr"] = rate * scale
         batch = draw(schedule.batch_size)
+        if device is not None:
+            batch = batch.to(device, non_blocking=True)
         loss, logs = loss_fn(model, batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}")
