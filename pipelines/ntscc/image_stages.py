@@ -138,6 +138,16 @@ def stages(profile, profile_ref: str) -> list[Stage]:
         deps=EVAL_CODE + (b.test_data, sweep_csv) + model_files(m.ntscc[lam]) + model_files(m.deepjscc[c16]),
         outs=(timing,), params=b.keys(TIMING_KEYS) + ("separation.codec",), pipeline="ntscc",
         alone=True, runtime_min=20, gpus=b.gpus))  # timed with no other job beside it
+    bench = profile.get("ntscc.benchmark")
+    if bench is not None:  # CPU seconds per Kodak image: paper-size models and this profile's
+        b.stages.append(Stage(
+            name="ntscc_benchmark",
+            cmd=f"{PYTHON} -m pipelines.ntscc.benchmark run {b.prof} --ntscc {m.ntscc[lam]} "
+                f"--deepjscc {m.deepjscc[c16]} --out reports/benchmarks/ntscc.json",
+            deps=EVAL_CODE + ("pipelines/ntscc/benchmark.py", "pipelines/ntscc/paper_values.yaml", b.test_data)
+            + model_files(m.ntscc[lam]) + model_files(m.deepjscc[c16]),
+            outs=("reports/benchmarks/ntscc.json",), params=("seed", "ntscc.benchmark") + b.keys(TIMING_KEYS),
+            pipeline="ntscc", threads=int(bench["threads"]), alone=True, runtime_min=int(bench["runtime_min"])))
 
     snr = cfg["fig11_snr_db"]
     panel, panel_deps = "", ()

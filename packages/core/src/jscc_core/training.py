@@ -99,7 +99,7 @@ def resolve_device(name: str, key: str = "device") -> torch.device:
     if text == "cuda" or (text.startswith("cuda:") and text[5:].isdigit()):
         if not torch.cuda.is_available():
             raise ValueError(f"{key} is {text!r} but this machine has no CUDA device (torch "
-                             f"{torch.__version__}, cuda {torch.version.cuda}); set {key}: cpu or auto")
+                             f"{torch.__version__}, CUDA build {torch.version.cuda}); choose cpu or auto")
         index = int(text[5:]) if ":" in text else 0
         if index >= torch.cuda.device_count():
             raise ValueError(f"{key} is {text!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
