@@ -19,7 +19,7 @@ def test_timing_reports_seconds_per_image_and_the_parts_inside_them():
     images = [torch.rand(1, 3, 64, 128, generator=torch.Generator().manual_seed(i)) for i in range(3)]
     out = time_model(model, images, 10.0, 0.2)
     assert out["images"] == 3 and out["parameters"] == sum(p.numel() for p in model.parameters())
-    assert 0 < out["min_seconds"] <= out["median_seconds"]
+    assert 0 < out["min_seconds"] <= out["median_seconds"] and out["median_cpu_seconds"] > 0
     parts = out["median_seconds_by_part"]
     assert set(parts) == set(PARTS) and all(v > 0 for v in parts.values())
     assert sum(parts.values()) < 3 * out["median_seconds"]  # medians of parts of the same calls
