@@ -4,6 +4,9 @@
 # make figures  every figure and table target of the default profile
 # make cluster-test  the tiny Fig. 10 on a one-node SLURM cluster and one stage tracked to an
 #               MLflow server, both on this machine (installs slurm-wlm and munge if missing)
+# make gpu-check  a few paper-profile training steps of each NTSCC model family and Kodak timing on a
+#               GPU (under 10 min; exits 1 without CUDA). On a CPU, a plumbing check:
+#               make gpu-check GPU_CHECK_ARGS='--device cpu --steps 1 --batch-size 1 --images 1'
 VENV ?= .venv
 # Two pytest-xdist workers, one test module each (a module's fixtures build one pipeline run);
 # PYTEST_WORKERS= runs the suite in one process.
@@ -42,3 +45,9 @@ dvc-check: setup
 .PHONY: cluster-test
 cluster-test: setup
 	@JSCC_VENV=$(VENV) scripts/cluster-test.sh
+
+# scripts/gpu_check.py: prints a JSON summary (seconds per step, peak memory, Kodak seconds per image).
+GPU_CHECK_ARGS ?=
+.PHONY: gpu-check
+gpu-check: setup
+	PYTHONPATH=$(CURDIR) $(BIN)/python scripts/gpu_check.py $(GPU_CHECK_ARGS)

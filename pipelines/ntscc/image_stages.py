@@ -6,6 +6,7 @@ CIFAR-10 models (2-stage g_a) add panel (a) to Fig. 11 and the CIFAR-10 column t
 from __future__ import annotations
 
 from jscc_core.images import CIFAR_ENTRY, dataset_entry
+from jscc_core.training import device_gpus
 from pipelines.data import data_dir, fetch_stage
 from pipelines.ntscc.checks import check_images
 from pipelines.ntscc.keys import (
@@ -43,9 +44,11 @@ class _Builder:
         self.train_data = data_dir(dataset_entry(self.cfg["train_set"]))
         self.test_data = data_dir(dataset_entry(self.cfg["test_set"]))
         self.stages: list[Stage] = []
+        self.gpus = device_gpus(profile.get("device"))  # for the stages that run the models
 
     def keys(self, keys) -> tuple[str, ...]:
-        return RUN_KEYS + block_keys(self.profile, self.block, keys)
+        device = ("device",) if self.profile.get("device") is not None else ()
+        return RUN_KEYS + device + block_keys(self.profile, self.block, keys)
 
     def train(self, kind: str, sched: str, args: str, folder: str, *, distortion: str = "mse",
               start: str | None = None) -> None:
@@ -59,14 +62,15 @@ class _Builder:
             name=f"ntscc_{self.block}_train_{folder.rsplit('/', 1)[1]}",
             cmd=f"{MODULE} {args}{block_arg} {self.prof} --out {folder}",
             deps=MODEL_CODE + (self.train_data,) + ((start,) if start else ()), outs=model_files(folder),
-            params=self.keys(keys), pipeline="ntscc", runtime_min=self.cfg["schedules"][sched]["runtime_min"]))
+            params=self.keys(keys), pipeline="ntscc", runtime_min=self.cfg["schedules"][sched]["runtime_min"],
+            gpus=self.gpus))
 
     def evaluate(self, folder: str) -> None:
         self.stages.append(Stage(
             name=f"ntscc_{self.block}_evaluate_{folder.rsplit('/', 1)[1]}",
             cmd=f"{MODULE} evaluate {self.prof} --model {folder}",
             deps=EVAL_CODE + (self.test_data,) + model_files(folder), outs=eval_files(folder),
-            params=self.keys(EVAL_KEYS), pipeline="ntscc", mem_mb=4000, runtime_min=30))
+            params=self.keys(EVAL_KEYS), pipeline="ntscc", mem_mb=4000, runtime_min=30, gpus=self.gpus))
 
 
 def cifar_stages(profile, profile_ref: str) -> tuple[list[Stage], CifarPaths]:
@@ -123,7 +127,7 @@ def stages(profile, profile_ref: str) -> list[Stage]:
         name="ntscc_images_rate_maps", cmd=f"{MODULE} rate-maps {b.prof} --models {' '.join(m.ntscc.values())} "
                                            f"--out {root}/fig08",
         deps=EVAL_CODE + (b.test_data,) + ntscc_models, outs=maps, params=b.keys(RATE_MAP_KEYS), pipeline="ntscc",
-        runtime_min=10))
+        runtime_min=10, gpus=b.gpus))
     sweep_csv, sweep_json = sweep_outputs(profile, "kodak_cbr")
     c16 = min(m.deepjscc, key=lambda c: abs(c / 48 - 1 / 16))
     timing = f"{root}/table3/timing.json"
@@ -133,7 +137,17 @@ def stages(profile, profile_ref: str) -> list[Stage]:
             f"--sweep-csv {sweep_csv} --out {root}/table3",
         deps=EVAL_CODE + (b.test_data, sweep_csv) + model_files(m.ntscc[lam]) + model_files(m.deepjscc[c16]),
         outs=(timing,), params=b.keys(TIMING_KEYS) + ("separation.codec",), pipeline="ntscc",
-        alone=True, runtime_min=20))  # timed with no other job beside it
+        alone=True, runtime_min=20, gpus=b.gpus))  # timed with no other job beside it
+    bench = profile.get("ntscc.benchmark")
+    if bench is not None:  # CPU seconds per Kodak image: paper-size models and this profile's
+        b.stages.append(Stage(
+            name="ntscc_benchmark",
+            cmd=f"{PYTHON} -m pipelines.ntscc.benchmark run {b.prof} --ntscc {m.ntscc[lam]} "
+                f"--deepjscc {m.deepjscc[c16]} --out reports/benchmarks/ntscc.json",
+            deps=EVAL_CODE + ("pipelines/ntscc/benchmark.py", "pipelines/ntscc/paper_values.yaml", b.test_data)
+            + model_files(m.ntscc[lam]) + model_files(m.deepjscc[c16]),
+            outs=("reports/benchmarks/ntscc.json",), params=("seed", "ntscc.benchmark") + b.keys(TIMING_KEYS),
+            pipeline="ntscc", threads=int(bench["threads"]), alone=True, runtime_min=int(bench["runtime_min"])))
 
     snr = cfg["fig11_snr_db"]
     panel, panel_deps = "", ()

@@ -49,12 +49,27 @@ from jscc_core.metrics import ms_ssim, ms_ssim_db, psnr
 from jscc_core.profiles import ProfileError, fingerprint
 from jscc_core.registry import RegistryError, read_checksums
 from jscc_core.tracking import track_run
-from jscc_core.training import CheckpointError, TrainSchedule, load_weights, train, weights_digest
+from jscc_core.training import (
+    CheckpointError,
+    TrainSchedule,
+    describe_device,
+    load_weights,
+    resolve_device,
+    synchronize,
+    train,
+    weights_digest,
+)
 from ntscc.image.deepjscc import DeepJSCC
 from ntscc.image.jscc import JSCCConfig
 from ntscc.image.model import ImageNTSCC, ImageNTSCCConfig
 from ntscc.image.ntc import ImageNTC, NTCConfig
-from ntscc.image.objectives import deepjscc_objective, ntc_objective, ntscc_objective
+from ntscc.image.objectives import (
+    AUX_LEARNING_RATE,
+    deepjscc_objective,
+    ntc_objective,
+    ntscc_objective,
+    quantile_training,
+)
 from pipelines.cli import run_stage, stage_cli
 from pipelines.ntscc.evals import EVAL_COLUMNS, METHODS
 from pipelines.ntscc.keys import TRAINING_KEYS
@@ -89,13 +104,19 @@ def ntc_config(cfg: dict) -> NTCConfig:
 def ntscc_config(cfg: dict, variant: str = "ntscc", cbr: float | None = None) -> ImageNTSCCConfig:
     j = cfg["jscc"]
     jscc = JSCCConfig(c=cfg["ntc"]["c"], d=j["d"], n_e=j["n_e"], n_d=j["n_d"], heads=j["heads"],
-                      rate_values=tuple(j["rate_values"]), shared_head=bool(j.get("shared_head", False)))
+                      rate_values=tuple(j["rate_values"]), shared_head=bool(j.get("shared_head", False)),
+                      window=j.get("window"))
     config = ImageNTSCCConfig(ntc_config(cfg), jscc, side_info=cfg["side_info"])
     if variant == "comparison_i":
         return config.comparison_i()
     if variant == "comparison_ii":
         return config.comparison_ii(config.fixed_rate_for_cbr(cbr))
     return config
+
+
+def stage_device(profile) -> torch.device:
+    """The profile's ``device`` (auto / cpu / cuda; cpu when unset): where models and tensors go."""
+    return resolve_device(profile.get("device", "cpu"), "device")
 
 
 def schedule(cfg: dict, kind: str) -> TrainSchedule:
@@ -114,7 +135,8 @@ def training_fingerprint(profile, kind: str, block: str, sched_kind: str, params
     weights = {name: weights_digest(Path(params[name])) for name in ("ntc", "init") if params.get(name)}
     rest = {name: value for name, value in params.items() if name not in weights}  # weights by value, not path
     blob = json.dumps({"kind": kind, "cfg": used, "schedule": cfg["schedules"][sched_kind], "seed": profile["seed"],
-                       "threads": profile["threads"], "params": rest, "weights": weights}, sort_keys=True, default=str)
+                       "threads": profile["threads"], "params": rest, "weights": weights,
+                       "aux_learning_rate": AUX_LEARNING_RATE}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -150,6 +172,7 @@ def data_checksums(profile, block: str = "images", sets: tuple[str, ...] = ("tra
 def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, params: dict, sched_kind: str) -> None:
     """Seed, build the model (after seeding), train with resumable checkpoints, save weights and run.json."""
     block = args.block
+    device = stage_device(profile)  # a missing CUDA device stops the stage here, before any work
     cfg = images_cfg(profile, block)
     fp = training_fingerprint(profile, kind, block, sched_kind, params)
     if block != "images":  # Kodak runs keep the params they had before blocks existed
@@ -168,13 +191,16 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
                            "crop": cfg.get("crop"), "train_set": cfg["train_set"]},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256}) as run:
         data = crops.sample if isinstance(crops, RandomCrops) else crops
+        aux = quantile_training(model) if isinstance(model, (ImageNTC, ImageNTSCC)) else None
         logs = train(model, loss_fn, data, sched, ckpt, fp,
-                     on_log=lambda step, m: run.log_metrics(m, step=step), desc=name, restart_foreign=True)
+                     on_log=lambda step, m: run.log_metrics(m, step=step), desc=name, restart_foreign=True, aux=aux,
+                     device=device)
+        model.cpu()  # weights are saved from, and the CDF tables built on, the CPU
         if isinstance(model, (ImageNTC, ImageNTSCC)):
             model.update(force=True)  # entropy-coding tables of z (real bitstreams at evaluation)
         torch.save(model.state_dict(), out / "model.pt")
         meta = {"kind": kind, "name": name, "params": params, "final": logs, "run_id": run.run_id, "run_key": run_key,
-                "parameters": sum(p.numel() for p in model.parameters()),
+                "parameters": sum(p.numel() for p in model.parameters()), "device": describe_device(device),
                 "wall_time_s": round(time.perf_counter() - started, 3),
                 "data_checksums": data_checksums(profile, block, sets=("train_set",))}
         (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -234,7 +260,7 @@ def cmd_train_deepjscc(args) -> None:
     name = model_tag("deepjscc", args.distortion, c_out=args.c_out)
 
     def make():
-        model = DeepJSCC(args.c_out, filters=cfg["deepjscc"]["filters"])
+        model = DeepJSCC(args.c_out, filters=cfg["deepjscc"]["filters"], gdn=cfg["deepjscc"].get("gdn", True))
         return _fine_tune_from(model, args.init) if args.init else model
 
     _train_stage(args, profile, "deepjscc", name, make, deepjscc_objective(cfg["train_snr_db"], args.distortion),
@@ -262,7 +288,7 @@ def load_model(profile, folder: Path):
     p = meta["params"]
     cfg = images_cfg(profile, p.get("block", "images"))
     if meta["kind"] == "deepjscc":
-        model = DeepJSCC(p["c_out"], filters=cfg["deepjscc"]["filters"])
+        model = DeepJSCC(p["c_out"], filters=cfg["deepjscc"]["filters"], gdn=cfg["deepjscc"].get("gdn", True))
     elif meta["kind"] == "comparison_ii":
         model = ImageNTSCC(ntscc_config(cfg, "comparison_ii", p["cbr"]))
     elif meta["kind"] == "ntc":
@@ -304,8 +330,10 @@ def _deepjscc_record(model: DeepJSCC, x: torch.Tensor, snr_db: float, generator:
 
 def cmd_evaluate(args) -> None:
     profile = load(args.profile)
+    device = stage_device(profile)
     folder = Path(args.model)
     model, meta = load_model(profile, folder)
+    model.to(device)
     kind, p = meta["kind"], meta["params"]
     block = p.get("block", "images")
     cfg = images_cfg(profile, block)
@@ -325,13 +353,13 @@ def cmd_evaluate(args) -> None:
                    disable=os.environ.get("JSCC_PROGRESS", "1") == "0", mininterval=2.0)
         records = {}
         for image_id, img in images.items():
-            x = to_tensor(img)
+            x = to_tensor(img).to(device)
             if kind != "deepjscc":  # g_a, hyperprior and z̄ once per image, for every (eta, SNR)
                 with torch.no_grad():
                     analysis = model.transmitter(x)
             for eta, snr in points:
                 # noise seeded per (point, image): a point does not change when others are added
-                g = torch.Generator().manual_seed(stage_seed(seed, f"{eta}/{snr}/{image_id}"))
+                g = torch.Generator(device=device).manual_seed(stage_seed(seed, f"{eta}/{snr}/{image_id}"))
                 if kind == "deepjscc":
                     records[eta, snr, image_id] = _deepjscc_record(model, x, snr, g)
                 else:
@@ -360,7 +388,7 @@ def cmd_evaluate(args) -> None:
         run.log_artifact(out)
         info = {"run_id": run.run_id, "run_key": run_key, "model_run_id": meta["run_id"],
                 "model_run_key": meta["run_key"],
-                "wall_time_s": round(wall, 3), "parameters": meta["parameters"],
+                "wall_time_s": round(wall, 3), "parameters": meta["parameters"], "device": describe_device(device),
                 "train_wall_time_s": meta["wall_time_s"],
                 # what the model was trained on (as its training read it) and the test images read here
                 "data_checksums": {**meta.get("data_checksums", {}), **data_checksums(profile, block)}}
@@ -376,14 +404,15 @@ def cmd_rate_maps(args) -> None:
     images = load_entry_images(cfg["test_set"], Path(args.data))
     if image_id not in images:
         raise ProfileError(f"ntscc.images.fig08.image = {image_id!r} is not an image of {cfg['test_set']}")
-    x = to_tensor(images[image_id])
+    device = stage_device(profile)
+    x = to_tensor(images[image_id]).to(device)
     eta = cfg["fig08"]["eta"]
     started = time.perf_counter()
     lambdas, maps, cbrs, run_ids = [], [], [], {}
     for folder in map(Path, args.models):
         model, meta = load_model(profile, folder)
         lambdas.append(meta["params"]["lmbda"])
-        maps.append(model.rate_map(x[0], eta).numpy())  # (h, w)
+        maps.append(model.to(device).rate_map(x[0], eta).cpu().numpy())  # (h, w)
         cbrs.append(float(maps[-1].sum() / x[0].numel()))  # k_y only: the map's uses over 3HW
         run_ids[meta["name"]] = meta["run_id"]
     out = Path(args.out)
@@ -401,29 +430,33 @@ def cmd_rate_maps(args) -> None:
 def cmd_time_models(args) -> None:
     """Table III: parameters and encode + decode time per test image, every method in one run."""
     from jscc_core.digital.codecs import get_codec
-    from jscc_core.digital.ldpc import link_for
+    from jscc_core.digital.ldpc import link_for, set_link_device
     from jscc_core.digital.mcs import NTSCC_BPG_LDPC
     from jscc_core.digital.separation import frame_bits, read_image_results_csv
 
     profile = load(args.profile)
     cfg = images_cfg(profile, args.block)
     torch.set_num_threads(int(profile["threads"]))
+    device = stage_device(profile)
     images = test_images(profile, Path(args.data))
     snr = cfg["fig11_snr_db"]
     started = time.perf_counter()
     methods, run_ids = {}, []
     for label, folder in (("NTSCC", args.ntscc), ("Deep JSCC", args.deepjscc)):
         model, meta = load_model(profile, Path(folder))
+        model.to(device)
         run_ids.append(meta["run_id"])
-        g = torch.Generator().manual_seed(0)
+        g = torch.Generator(device=device).manual_seed(0)
         times = []
         for img in images.values():
-            x = to_tensor(img)
+            x = to_tensor(img).to(device)
+            synchronize(device)
             t0 = time.perf_counter()
             if label == "Deep JSCC":
                 _deepjscc_record(model, x, snr, g)
             else:
                 model.transmit(x, snr, cfg["eta_fig12"], generator=g)
+            synchronize(device)
             times.append(time.perf_counter() - t0)
         methods[label] = {"parameters": meta["parameters"], "seconds_per_image": float(np.mean(times)),
                           "images": len(times), "model": meta["name"]}
@@ -432,6 +465,7 @@ def cmd_time_models(args) -> None:
              if r.mcs == NTSCC_BPG_LDPC.name and r.quality is not None]
     ratio = min({r.bandwidth_ratio for r in sweep}, key=lambda r: abs(r - 1 / 16))
     quality = {r.image_id: r.quality for r in sweep if r.bandwidth_ratio == ratio}
+    set_link_device(device)  # BP decoding on the same device as the learned models
     codec, link = get_codec(profile.get("separation")["codec"]), link_for(NTSCC_BPG_LDPC)
     times = []
     for image_id, img in images.items():
@@ -453,7 +487,7 @@ def cmd_time_models(args) -> None:
         run.log_metrics({f"seconds_{k.replace(' ', '_').replace('+', 'and')}": v["seconds_per_image"]
                          for k, v in methods.items()})
         info = {"methods": methods, "run_id": run.run_id, "run_key": run_key, "model_run_ids": run_ids,
-                "device": f"CPU ({os.cpu_count()} cores)", "threads": torch.get_num_threads(),
+                "device": describe_device(device), "threads": torch.get_num_threads(),
                 "wall_time_s": round(time.perf_counter() - started, 3),
                 "data_checksums": data_checksums(profile, sets=("test_set",))}
         (out / "timing.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")

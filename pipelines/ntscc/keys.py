@@ -15,10 +15,10 @@ _NTSCC_TRAINING = ("train_set", "crop", "ntc", "jscc", "side_info", "train_snr_d
 TRAINING_KEYS = {
     "ntc": ("train_set", "crop", "ntc"),
     "ntscc": _NTSCC_TRAINING, "comparison_i": _NTSCC_TRAINING, "comparison_ii": _NTSCC_TRAINING,
-    "deepjscc": ("train_set", "crop", "train_snr_db", "deepjscc.filters"),
+    "deepjscc": ("train_set", "crop", "train_snr_db", "deepjscc.filters", "deepjscc.gdn"),
 }
 #: Keys that rebuild a trained model of any kind from its folder.
-MODEL_KEYS = ("ntc", "jscc", "side_info", "deepjscc.filters")
+MODEL_KEYS = ("ntc", "jscc", "side_info", "deepjscc.filters", "deepjscc.gdn")
 #: Keys of an evaluation: the models, the test set and every operating point (eta, SNR); the
 #: training set too, whose checksums its provenance records.
 EVAL_KEYS = MODEL_KEYS + ("train_set", "test_set", "test_limit", "train_snr_db", "fig11_snr_db", "test_snr_db",

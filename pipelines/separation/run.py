@@ -26,6 +26,7 @@ from jscc_core.images import dataset_entry, load_dataset
 from jscc_core.profiles import ProfileError
 from jscc_core.registry import RegistryError, read_checksums
 from jscc_core.tracking import track_run
+from jscc_core.training import resolve_device
 from pipelines.cli import run_stage, stage_cli
 from pipelines.profile import load
 from pipelines.separation.sweeps import bler_grid, load_tables, mcs_tag, sweep_schemes
@@ -44,8 +45,16 @@ def _dump(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
+def use_device(profile) -> None:
+    """BP-decode on the profile's ``device`` (auto / cpu / cuda; cpu when unset)."""
+    from jscc_core.digital.ldpc import set_link_device  # loads Sionna
+
+    set_link_device(resolve_device(profile.get("device", "cpu"), "device"))
+
+
 def cmd_bler(args) -> None:
     profile = load(args.profile)
+    use_device(profile)
     cfg = profile.get("separation")
     mcs = parse_mcs(args.mcs)
     grid = bler_grid(mcs, cfg["bler"])
@@ -93,6 +102,8 @@ def cmd_sweep(args) -> None:
         raise ProfileError(f"profile {profile.name!r}: separation.sweeps has no sweep {args.sweep!r} "
                            f"(known: {', '.join(cfg['sweeps'])})")
     sw = cfg["sweeps"][args.sweep]
+    if cfg["mode"] == "exact":
+        use_device(profile)
     seed_everything(int(profile["seed"]), threads=int(profile["threads"]))
     out = Path(args.out)
     entry = dataset_entry(sw["dataset"])

@@ -6,6 +6,7 @@ from jscc_core.digital.mcs import AWGN_ENVELOPE
 from jscc_core.digital.separation import CAPACITY, mcs_short_name
 from jscc_core.images import dataset_entry
 from jscc_core.profiles import ProfileError
+from jscc_core.training import device_gpus
 from pipelines.data import data_dir, fetch_stage
 from pipelines.paths import DATA_ROOT, bler_dir, sweep_outputs
 from pipelines.separation.sweeps import bler_table_path, bler_tables_needed, mcs_tag, sweep_schemes
@@ -40,6 +41,8 @@ def stages(profile, profile_ref: str) -> list[Stage]:
     check_separation(profile)
     cfg = profile.get("separation")
     prof = f"--profile {profile_ref}"
+    device = ("device",) if profile.get("device") is not None else ()  # where BP decoding runs
+    gpus = device_gpus(profile.get("device"))
     datasets = sorted({dataset_entry(sw["dataset"]) for sw in cfg["sweeps"].values()})
     out = [fetch_stage(name) for name in datasets]
 
@@ -53,8 +56,8 @@ def stages(profile, profile_ref: str) -> list[Stage]:
                 name=f"separation_bler_{mcs_tag(m)}",
                 cmd=f"{MODULE} bler {prof} --mcs {mcs_short_name(m)} --out {table}",
                 deps=("pipelines/separation",) + LINK_CODE, outs=(table,),
-                params=RUN_KEYS + ("separation.bler", "separation.num_iter"), pipeline=PIPELINE,
-                runtime_min=cfg["bler"]["runtime_min"]))
+                params=RUN_KEYS + device + ("separation.bler", "separation.num_iter"), pipeline=PIPELINE,
+                runtime_min=cfg["bler"]["runtime_min"], gpus=gpus))
     bler_args = f"--data {DATA_ROOT} --bler-dir {bler_dir(profile)}"
     for name, sw in cfg["sweeps"].items():
         csv, meta = sweep_outputs(profile, name)
@@ -62,8 +65,9 @@ def stages(profile, profile_ref: str) -> list[Stage]:
             name=f"separation_{name}", cmd=f"{MODULE} sweep {prof} --sweep {name} {bler_args} --out {csv}",
             deps=SEPARATION_CODE + (data_dir(dataset_entry(sw["dataset"])),)
             + bler_tables_needed(profile, sweep_schemes(sw)),
-            outs=(csv, meta), params=RUN_KEYS + SWEEP_KEYS + (f"separation.sweeps.{name}",), pipeline=PIPELINE,
-            threads=cfg["workers"], mem_mb=4000, runtime_min=sw["runtime_min"]))
+            outs=(csv, meta), params=RUN_KEYS + device + SWEEP_KEYS + (f"separation.sweeps.{name}",),
+            pipeline=PIPELINE, threads=cfg["workers"], mem_mb=4000, runtime_min=sw["runtime_min"],
+            gpus=gpus if cfg["mode"] == "exact" else 0))  # abstraction mode draws from BLER tables
     bench = cfg["benchmark"]["sweep"]
     out.append(Stage(
         name="separation_benchmark",

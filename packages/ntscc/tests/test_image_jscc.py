@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from jscc_core.channels import ComplexAWGN, bandwidth_ratio
-from ntscc.image.jscc import JSCCConfig, RateAdaptiveJSCC, RateAllocator
+from ntscc.image.jscc import JSCCConfig, RateAdaptiveJSCC, RateAllocator, run_blocks
 from ntscc.rate import RateQuantizer
 
 torch.set_num_threads(1)
@@ -43,7 +43,7 @@ class Probe:
 
 def test_paper_config_and_validation():
     cfg = JSCCConfig.paper()
-    assert (cfg.c, cfg.d, cfg.n_e, cfg.n_d, cfg.heads) == (256, 256, 4, 4, 8)
+    assert (cfg.c, cfg.d, cfg.n_e, cfg.n_d, cfg.heads, cfg.window) == (256, 256, 4, 4, 8, 16)
     assert cfg.rate_values == tuple(range(16, 257, 16)) and len(cfg.rate_values) == 16
     assert RateAdaptiveJSCC(tiny()).k_q == 2 and RateAllocator(cfg.rate_values).k_q == 4
     for overrides, field in [
@@ -57,6 +57,8 @@ def test_paper_config_and_validation():
         (dict(rate_adaptive=False), "fixed_rate"),
         (dict(rate_adaptive=False, fixed_rate=5), "fixed_rate"),
         (dict(refine_hidden=0), "refine_hidden"),
+        (dict(window=0), "window"),
+        (dict(window=2.5), "window"),
     ]:
         with pytest.raises(ValueError, match=field):
             tiny(**overrides)
@@ -236,3 +238,48 @@ def test_missing_inputs_and_bad_eta_raise():
         model(y, mu, sigma, None, Probe(), eta=0.1)
     with pytest.raises(ValueError, match="eta"):
         model(y, mu, sigma, bits, Probe(), eta=-1.0)
+
+
+# --------------------------------------------------------------------------- windowed attention
+
+
+def test_a_token_of_a_non_shifted_block_sees_only_its_window():
+    torch.manual_seed(0)
+    codec = RateAdaptiveJSCC(tiny(window=2, n_e=1))
+    block = codec.f_e.blocks[0]
+    assert not block.shifted and block.attn.bias_table.shape == (3 * 3, 2)  # (2w-1)² offsets x heads
+    x = torch.randn(1, 4 * 6, 16)
+    changed = x.clone()
+    changed[0, 0] += 1.0  # token (0, 0): window rows 0-1, columns 0-1
+    with torch.no_grad():
+        diff = (run_blocks(codec.f_e.blocks, changed, (4, 6)) - run_blocks(codec.f_e.blocks, x, (4, 6))).abs()
+    moved = diff.reshape(4, 6, 16).amax(-1) > 0
+    window = torch.zeros(4, 6, dtype=torch.bool)
+    window[:2, :2] = True
+    assert torch.equal(moved, window)
+
+
+def test_a_shifted_block_mixes_neighbouring_windows():
+    torch.manual_seed(0)
+    blocks = RateAdaptiveJSCC(tiny(window=2, n_e=2)).f_e.blocks
+    assert [b.shifted for b in blocks] == [False, True]
+    x = torch.randn(1, 4 * 6, 16)
+    changed = x.clone()
+    changed[0, 0] += 1.0
+    with torch.no_grad():
+        diff = (run_blocks(blocks, changed, (4, 6)) - run_blocks(blocks, x, (4, 6))).abs()
+    moved = diff.reshape(4, 6, 16).amax(-1) > 0
+    assert moved[:3, :3].all() and not moved[3:].any() and not moved[:, 3:].any()
+
+
+@pytest.mark.parametrize("grid", [(2, 2), (4, 4), (8, 12), (5, 7)])
+def test_windowed_codec_runs_on_training_and_test_grids(grid):
+    """Mini: 128-px crops give a 2 x 2 grid of 4 x 4 windows, Kodak 32 x 48 (here at 1/4 scale)."""
+    torch.manual_seed(0)
+    codec = RateAdaptiveJSCC(tiny(window=2, n_e=2, n_d=2))
+    g = torch.Generator().manual_seed(1)
+    y = torch.randn(2, C, *grid, generator=g)
+    mu, sigma = torch.randn_like(y), torch.rand_like(y) + 0.1
+    bits = torch.rand(2, *grid, generator=g) * 80
+    out = codec(y, mu, sigma, bits, ComplexAWGN(10.0), 0.2)
+    assert out["y_hat"].shape == y.shape and torch.isfinite(out["y_hat"]).all()

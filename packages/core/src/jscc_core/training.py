@@ -84,6 +84,62 @@ class TrainSchedule:
 
 
 LossFn = Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+#: Values of a profile's ``device`` setting.
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str, key: str = "device") -> torch.device:
+    """The torch device of a ``device`` setting: ``cpu``, ``cuda`` (or ``cuda:N``), or ``auto``
+    (CUDA when this machine has it, else the CPU). A CUDA device the machine lacks is a one-line
+    ValueError naming ``key``, before anything is computed."""
+    text = str(name)
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "cuda" or (text.startswith("cuda:") and text[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise ValueError(f"{key} is {text!r} but this machine has no CUDA device (torch "
+                             f"{torch.__version__}, CUDA build {torch.version.cuda}); choose cpu or auto")
+        index = int(text[5:]) if ":" in text else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"{key} is {text!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+        return torch.device(text)
+    raise ValueError(f"{key} must be one of auto, cpu, cuda or cuda:N, got {name!r}")
+
+
+def device_gpus(name: str | None) -> int:
+    """GPUs a stage with this ``device`` setting asks a cluster for: 1 for cuda and auto (which
+    uses one when it is given one), 0 for cpu (and unset)."""
+    return 0 if name is None or str(name) == "cpu" else 1
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously), so a timing is complete."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def describe_device(device: torch.device) -> str:
+    """What a timing ran on: ``CPU (n cores)`` or the CUDA device's name."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} ({device})"
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+@dataclass(frozen=True)
+class AuxiliaryLoss:
+    """A loss with its own Adam, stepped after each main step and outside the gradient clip:
+    CompressAI's ``aux_loss()``, which fits an entropy bottleneck's quantiles (the range of z
+    that ``update()`` tabulates) and reaches no other parameter.
+
+    params: the parameters it trains (left out of the main optimizer); loss(model) -> scalar.
+    """
+
+    params: Sequence[nn.Parameter]
+    loss: Callable[[nn.Module], torch.Tensor]
+    learning_rate: float = 1e-3  # CompressAI's examples and the NTSCC authors' code
+
 #: One parameter group of :func:`train`: ``{"params": iterable of parameters, "lr_scale": float}``.
 ParamGroup = Mapping[str, object]
 
@@ -111,10 +167,11 @@ def plateau_update(state: Mapping[str, float | int], value: float, factor: float
 
 def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, fingerprint: str,
                     logs: dict[str, float] | None = None, plateau: Mapping[str, float | int] | None = None,
-                    train_seconds: float | None = None) -> None:
+                    aux_optimizer: torch.optim.Optimizer | None = None, train_seconds: float | None = None) -> None:
     """Atomic checkpoint holding only tensors and plain types (loadable with weights_only=True);
     ``logs``: the metrics of the last step, returned by a resumed run with no step left;
     ``plateau``: the plateau rule's state (rate scale, best validation value, epochs since it);
+    ``aux_optimizer``: the optimizer of an :class:`AuxiliaryLoss`, if any;
     ``train_seconds``: seconds of training behind ``step`` over every run that added steps
     (None: unknown, e.g. resumed from a checkpoint that did not keep them)."""
     path = Path(path)
@@ -130,6 +187,7 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
             "logs": {key: float(value) for key, value in (logs or {}).items()},
             "plateau": {key: value for key, value in (plateau or _fresh_plateau()).items()},
             "train_seconds": None if train_seconds is None else float(train_seconds),
+            **({"aux_optimizer": aux_optimizer.state_dict()} if aux_optimizer is not None else {}),
         },
         tmp,
     )
@@ -302,6 +360,8 @@ def train(
     restart_foreign: bool = False,
     optimizer_groups: Sequence[ParamGroup] | None = None,
     validate: Callable[[nn.Module], float] | None = None,
+    aux: AuxiliaryLoss | None = None,
+    device: torch.device | str | None = None,
 ) -> dict[str, float]:
     """Adam on minibatches drawn from ``data``; resumes from ``checkpoint`` when it exists.
 
@@ -319,6 +379,13 @@ def train(
     not change the training path; it should draw its own randomness from a fixed seed to be
     comparable between epochs). With ``schedule.plateau_factor`` set it drives the plateau
     rule (:func:`plateau_update`), whose state is saved in the checkpoint.
+
+    ``aux``: an :class:`AuxiliaryLoss` trained by its own Adam after each main step; its
+    parameters are left out of the main optimizer (and of its groups and gradient clip).
+
+    ``device``: the model is moved there before its optimizers are built and every batch is
+    moved there after it is drawn (None: where the model is). Batches are drawn on the CPU,
+    so the data a resumed run sees does not depend on the device.
 
     All randomness comes from torch's global generator, whose state is saved in
     the checkpoint, so an interrupted run resumed later follows the same path; a callable
@@ -338,7 +405,15 @@ def train(
     if schedule.plateau_factor is not None and validate is None:
         raise ValueError(f"{desc}: the schedule has a plateau rule (plateau_factor={schedule.plateau_factor}) "
                          "but train() got no validate callback")
+    if device is not None:
+        model.to(device)
+    aux_ids = {id(p) for p in aux.params} if aux is not None else set()
+    if optimizer_groups is None and aux is not None:
+        optimizer_groups = [{"params": [p for p in model.parameters() if id(p) not in aux_ids]}]
     groups = _param_groups(model, optimizer_groups)
+    if any(id(p) in aux_ids for group in groups for p in group["params"]):
+        raise ValueError(f"{desc}: a parameter of the auxiliary loss is also in a main optimizer group")
+    aux_optimizer = torch.optim.Adam(list(aux.params), lr=aux.learning_rate) if aux is not None else None
     scales = [group["lr_scale"] for group in groups]
     params = [p for group in groups for p in group["params"]]
     optimizer = torch.optim.Adam(groups, lr=schedule.learning_rate, betas=schedule.betas)
@@ -352,6 +427,8 @@ def train(
         try:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
+            if aux_optimizer is not None:
+                aux_optimizer.load_state_dict(state["aux_optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
             raise CheckpointError(
                 f"{checkpoint} does not fit this model ({exc}); delete it to train from scratch") from exc
@@ -372,6 +449,8 @@ def train(
         for group, scale in zip(optimizer.param_groups, scales):
             group["lr"] = rate * scale
         batch = draw(schedule.batch_size)
+        if device is not None:
+            batch = batch.to(device, non_blocking=True)
         loss, logs = loss_fn(model, batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}")
@@ -380,6 +459,10 @@ def train(
         if schedule.grad_clip is not None:
             nn.utils.clip_grad_norm_(params, schedule.grad_clip)
         optimizer.step()
+        if aux_optimizer is not None:
+            aux_optimizer.zero_grad(set_to_none=True)
+            aux.loss(model).backward()
+            aux_optimizer.step()
         for key, value in logs.items():
             running[key] = running.get(key, 0.0) + value
         done = step + 1
@@ -394,7 +477,7 @@ def train(
             if schedule.plateau_factor is not None:
                 plateau = plateau_update(plateau, value, schedule.plateau_factor, schedule.plateau_patience)
         if done % schedule.checkpoint_every == 0 or done == schedule.steps:
-            save_checkpoint(checkpoint, model, optimizer, done, fingerprint, logs, plateau,
-                            None if spent is None else spent + time.perf_counter() - t0)
+            save_checkpoint(checkpoint, model, optimizer, done, fingerprint, logs, plateau, aux_optimizer,
+                            train_seconds=None if spent is None else spent + time.perf_counter() - t0)
     model.eval()
     return logs

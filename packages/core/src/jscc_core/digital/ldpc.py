@@ -517,7 +517,8 @@ class LDPCQAMLink(CodewordGeometry, nn.Module):
     """
 
     def __init__(self, k: int, n: int, bits_per_symbol: int, num_iter: int = 20, early_stop: bool = True,
-                 demapper: str = "separable", block_size: int = 4096, decoder_batch_size: int = 256):
+                 demapper: str = "separable", block_size: int = 4096, decoder_batch_size: int = 256,
+                 device: str | torch.device = "cpu"):
         super().__init__()
         k, n, q = int(k), int(n), int(bits_per_symbol)
         if q < 2 or q % 2:
@@ -530,18 +531,21 @@ class LDPCQAMLink(CodewordGeometry, nn.Module):
             raise ValueError(f"block_size must be >= 1, got {block_size!r}")
         self.k, self.n, self.bits_per_symbol = k, n, q
         self.block_size = int(block_size)
-        self.encoder = LDPC5GEncoder(k, n, num_bits_per_symbol=q)
+        # Encoding, mapping and the noise (from the caller's CPU generator) run on the CPU, so a
+        # seed gives the same channel on every device; demapping and BP decoding on ``device``.
+        self.decode_device = torch.device(device)
+        self.encoder = LDPC5GEncoder(k, n, num_bits_per_symbol=q, device="cpu")
         self.fast_encoder = FastLDPCEncoder(self.encoder)
-        self.mapper = Mapper("qam", q)
+        self.mapper = Mapper("qam", q, device="cpu")
         self.channel = ComplexAWGN()
         if demapper == "separable":
-            self.demapper = SeparableQAMDemapper(q)
+            self.demapper = SeparableQAMDemapper(q).to(self.decode_device)
         elif demapper == "sionna":
-            self.demapper = Demapper("app", "qam", q)
+            self.demapper = Demapper("app", "qam", q, device=str(self.decode_device))
         else:
             raise ValueError(f"demapper must be 'separable' or 'sionna', got {demapper!r}")
         self.decoder = FastLDPCDecoder(self.encoder, num_iter=num_iter, early_stop=early_stop,
-                                       batch_size=decoder_batch_size)
+                                       batch_size=decoder_batch_size, device=str(self.decode_device))
 
     def encode(self, bits: ArrayLike) -> Tensor:
         """(B, k) bits -> (B, n) float 0/1 codewords (rate-matched and bit-interleaved)."""
@@ -565,30 +569,42 @@ class LDPCQAMLink(CodewordGeometry, nn.Module):
         outs = []
         for start in range(0, batch, self.block_size):
             stop = min(batch, start + self.block_size)
-            llr = torch.empty(stop - start, self.n, device=u.device)
+            llr = torch.empty(stop - start, self.n, device=self.decode_device)
             for s0 in range(start, stop, sub):
                 s1 = min(stop, s0 + sub)
                 c = codewords[s0:s1] if codewords is not None else self.fast_encoder(u[s0:s1])
                 snr_i = snr if snr.dim() == 0 else snr[s0:s1]
                 y = self.channel(self.mapper(c), snr_db=snr_i, generator=generator)
                 no = snr_db_to_noise_var(snr_i)
-                llr[s0 - start:s1 - start] = self.demapper(y, no if no.dim() == 0 else no[:, None])
+                no = (no if no.dim() == 0 else no[:, None]).to(self.decode_device)
+                llr[s0 - start:s1 - start] = self.demapper(y.to(self.decode_device), no)
             outs.append(self.decoder.decode(llr))
         if not outs:
             empty = torch.zeros(0, dtype=torch.bool)
             return LinkResult(u.clone(), empty, torch.zeros(0, dtype=torch.int32), empty)
-        bits_hat = torch.cat([o.bits for o in outs])
-        return LinkResult(bits_hat, (bits_hat == u).all(1), torch.cat([o.num_iter for o in outs]),
-                          torch.cat([o.syndrome_ok for o in outs]))
+        bits_hat = torch.cat([o.bits for o in outs]).cpu()
+        return LinkResult(bits_hat, (bits_hat == u).all(1), torch.cat([o.num_iter for o in outs]).cpu(),
+                          torch.cat([o.syndrome_ok for o in outs]).cpu())
 
     def extra_repr(self) -> str:
         return (f"k={self.k}, n={self.n}, bits_per_symbol={self.bits_per_symbol}, "
-                f"num_iter={self.decoder.num_iter}, early_stop={self.decoder.early_stop}")
+                f"num_iter={self.decoder.num_iter}, early_stop={self.decoder.early_stop}, "
+                f"decode_device={self.decode_device}")
 
 
 @lru_cache(maxsize=None)
-def _shared_link(k: int, n: int, bits_per_symbol: int, num_iter: int) -> LDPCQAMLink:
-    return LDPCQAMLink(k, n, bits_per_symbol, num_iter=num_iter)
+def _shared_link(k: int, n: int, bits_per_symbol: int, num_iter: int, device: str) -> LDPCQAMLink:
+    return LDPCQAMLink(k, n, bits_per_symbol, num_iter=num_iter, device=device)
+
+
+_link_device = "cpu"
+
+
+def set_link_device(device: str | torch.device) -> None:
+    """Where the links :func:`link_for` builds from now on demap and BP-decode (a stage's
+    ``device`` setting, resolved by ``jscc_core.training.resolve_device``)."""
+    global _link_device
+    _link_device = str(torch.device(device))
 
 
 def link_for(mcs: MCS, num_iter: int = 20) -> LDPCQAMLink:
@@ -598,6 +614,7 @@ def link_for(mcs: MCS, num_iter: int = 20) -> LDPCQAMLink:
     iterations. The link (separable app demapper, early stopping) is built once per
     (k, n, bits_per_symbol, num_iter) and then shared: building it derives the code's Tanner
     graph and encoder matrices, and a call keeps no state a later call depends on (the noise
-    comes from the ``generator`` each call is given).
+    comes from the ``generator`` each call is given). It decodes on the device of
+    :func:`set_link_device` (the CPU unless a stage set it).
     """
-    return _shared_link(mcs.k, mcs.n, mcs.bits_per_symbol, int(num_iter))
+    return _shared_link(mcs.k, mcs.n, mcs.bits_per_symbol, int(num_iter), _link_device)

@@ -1,9 +1,12 @@
 """CNN deep JSCC baseline for images (Bourtsoulatze et al. 2019; Kurka & Gündüz 2020), fixed bandwidth ratio.
 
-f_e: five 5×5 convolutions with PReLU, the first two with stride 2, the last giving
-2 · c_out real channels at each of the (H/4)(W/4) positions; channel pair (2j, 2j+1) is the
-real and imaginary part of one complex symbol. f_d mirrors f_e with transposed
-convolutions and ends in a sigmoid. GDN layers are left out.
+f_e: five 5×5 convolutions, the first two with stride 2, each followed by GDN (Ballé et al.,
+CompressAI's layer) and, but for the last, PReLU; the last gives 2 · c_out real channels at
+each of the (H/4)(W/4) positions; channel pair (2j, 2j+1) is the real and imaginary part of
+one complex symbol. f_d mirrors f_e with transposed convolutions, inverse GDN and PReLU, and
+ends in a sigmoid. This is the topology of Kurka & Gündüz's deep JSCC, the baseline NTSCC
+compares against (Table III: 10.61 M parameters; 10.48 M here with 256 filters and c_out = 3).
+``gdn=False`` leaves the GDN layers out (Bourtsoulatze et al.'s original).
 
 Bandwidth: k = (H/4)(W/4) · c_out complex channel uses per image and R = k / (3 H W)
 = c_out / 48 (``jscc_core.channels.bandwidth_ratio(k, 3 H W, "complex")``), the convention
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from fractions import Fraction
 
 import torch
+from compressai.layers import GDN
 from torch import nn
 
 from jscc_core.channels import PowerNormalize, bandwidth_ratio
@@ -44,8 +48,10 @@ class DeepJSCC(nn.Module):
     tensors of interleaved (Re, Im) pairs, e.g. ``jscc_core.channels.ComplexAWGN(snr_db)``.
     """
 
-    def __init__(self, c_out: int, filters: int = 256, kernel: int = 5):
+    def __init__(self, c_out: int, filters: int = 256, kernel: int = 5, gdn: bool = True):
         super().__init__()
+        if not isinstance(gdn, bool):
+            raise ValueError(f"gdn must be true or false, got {gdn!r}")
         for name, value in (("c_out", c_out), ("filters", filters), ("kernel", kernel)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -58,6 +64,8 @@ class DeepJSCC(nn.Module):
         layers: list[nn.Module] = []
         for i, (a, b, stride) in enumerate(enc):
             layers.append(nn.Conv2d(a, b, kernel, stride=stride, padding=pad))
+            if gdn:
+                layers.append(GDN(b))
             if i < len(enc) - 1:
                 layers.append(nn.PReLU(b))
         self.f_e = nn.Sequential(*layers)
@@ -65,6 +73,8 @@ class DeepJSCC(nn.Module):
         layers = []
         for i, (a, b, stride) in enumerate(dec):
             layers.append(nn.ConvTranspose2d(a, b, kernel, stride=stride, padding=pad, output_padding=stride - 1))
+            if gdn and i < len(dec) - 1:
+                layers.append(GDN(b, inverse=True))
             layers.append(nn.PReLU(b) if i < len(dec) - 1 else nn.Sigmoid())
         self.f_d = nn.Sequential(*layers)
         self.normalize = PowerNormalize(1.0, channel_use="complex", over="sample")

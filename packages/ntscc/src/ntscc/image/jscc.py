@@ -20,6 +20,14 @@ The paper's V = {16, 32, ..., 256} thus spans 8 to 128 complex uses per patch.
 
 The power constraint holds per image over the symbols actually sent: (1/k_y) Σ |s|² = 1
 per complex use (``PowerNormalize(over="sample", channel_use="complex")`` with the mask).
+
+Attention
+---------
+The shared Transformer blocks of f_e and f_d* (eqs. 26-27) run MHSA with a learnable relative
+position bias within w × w windows of the h × w patch grid, every second block on windows
+shifted by w // 2 (Section IV-A-4: 16 × 16 windows; ``ntscc.image.swin.SwinBlock``). A grid no
+larger than the window is one window. ``window=None`` is global attention without position
+information over all h · w patches (cost quadratic in h · w).
 """
 from __future__ import annotations
 
@@ -31,6 +39,7 @@ import torch
 from torch import nn
 
 from jscc_core.channels import PowerNormalize
+from ntscc.image.swin import SwinBlock
 from ntscc.rate import RateQuantizer, per_rate_linear
 
 #: Real symbols per complex channel use.
@@ -62,6 +71,8 @@ class JSCCConfig:
     max V -> d head in f_d* reading the zero-padded ŝ_i) instead of one head per value of V.
     With few training steps the per-value heads of rarely chosen values stay untrained; the
     shared head's weights for symbol j train on every patch that sends at least j symbols.
+    window: side w of the attention windows on the patch grid, shifted in every second block
+    (None: global attention without position bias).
     """
 
     c: int
@@ -76,6 +87,7 @@ class JSCCConfig:
     mlp_ratio: float = 4.0
     refine_hidden: int | None = None
     shared_head: bool = False
+    window: int | None = None
 
     def __post_init__(self):
         for name in ("c", "d", "heads"):
@@ -88,6 +100,8 @@ class JSCCConfig:
             raise ValueError(f"mlp_ratio must be a positive number, got {self.mlp_ratio!r}")
         if self.refine_hidden is not None:
             _positive_int(self.refine_hidden, "refine_hidden")
+        if self.window is not None:
+            object.__setattr__(self, "window", _positive_int(self.window, "window"))
         try:
             values = tuple(int(v) for v in self.rate_values)
         except (TypeError, ValueError) as exc:
@@ -114,8 +128,9 @@ class JSCCConfig:
 
     @classmethod
     def paper(cls, c: int = 256, **overrides) -> JSCCConfig:
-        """Section IV-A-4: d = c = 256, N_e = N_d = 4, 8 heads, V = {16, 32, ..., 256} (k_q = 4)."""
-        base = cls(c=c, d=256, n_e=4, n_d=4, heads=8, rate_values=tuple(range(16, 257, 16)))
+        """Section IV-A-4: d = c = 256, N_e = N_d = 4, 8 heads, V = {16, 32, ..., 256} (k_q = 4),
+        shifted 16 × 16 windows."""
+        base = cls(c=c, d=256, n_e=4, n_d=4, heads=8, rate_values=tuple(range(16, 257, 16)), window=16)
         return replace(base, **overrides)
 
     @property
@@ -175,7 +190,8 @@ def symbol_mask(k_bar: torch.Tensor, length: int) -> torch.Tensor:
 
 
 class TransformerBlock(nn.Module):
-    """Pre-norm block: X + MHSA(LN(X)), then + MLP(LN(·)) with GELU (eqs. 26-27)."""
+    """Pre-norm block: X + MHSA(LN(X)), then + MLP(LN(·)) with GELU (eqs. 26-27), global
+    attention over all tokens without position information (``JSCCConfig.window=None``)."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0):
         super().__init__()
@@ -189,6 +205,26 @@ class TransformerBlock(nn.Module):
         h = self.norm1(x)
         x = x + self.attn(h, h, h, need_weights=False)[0]
         return x + self.mlp(self.norm2(x))
+
+
+def transformer_blocks(config: JSCCConfig, depth: int) -> nn.ModuleList:
+    """``depth`` shared Transformer blocks of f_e or f_d*: windowed (W-MSA, SW-MSA alternating)
+    or global (``config.window=None``)."""
+    if config.window is None:
+        return nn.ModuleList(TransformerBlock(config.d, config.heads, config.mlp_ratio) for _ in range(depth))
+    return nn.ModuleList(SwinBlock(config.d, config.heads, config.window, shifted=i % 2 == 1,
+                                   mlp_ratio=config.mlp_ratio) for i in range(depth))
+
+
+def run_blocks(blocks: nn.ModuleList, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Tokens (B, h·w, d) of an h × w patch grid (raster order) through ``blocks``."""
+    b, length, d = x.shape
+    h, w = grid
+    if h * w != length:
+        raise ValueError(f"{length} tokens are not a {h} x {w} patch grid")
+    for block in blocks:
+        x = block(x) if isinstance(block, TransformerBlock) else block(x.reshape(b, h, w, d)).reshape(b, length, d)
+    return x
 
 
 def to_tokens(t: torch.Tensor) -> torch.Tensor:
@@ -222,7 +258,8 @@ class _RateHeads(nn.Module):
 class JSCCEncoder(nn.Module):
     """f_e: FC c->d, + rate token r_{k̄_{y_i}}, N_e shared Transformer blocks, per-rate FC head d->k̄_{y_i}.
 
-    Input y tokens (B, L, c) and rate indices (B, L); output s (B, L, max V), zero beyond k̄_{y_i}.
+    Input y tokens (B, L, c) of an h × w patch grid (``grid``, L = h·w) and rate indices (B, L);
+    output s (B, L, max V), zero beyond k̄_{y_i}.
     Comparison-II (``rate_adaptive=False``): no rate tokens, one FC head d -> fixed_rate.
     """
 
@@ -235,21 +272,18 @@ class JSCCEncoder(nn.Module):
         self.rate_tokens = nn.Embedding(len(values), config.d) if config.rate_adaptive else None
         if self.rate_tokens is not None:
             nn.init.normal_(self.rate_tokens.weight, std=0.02)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(config.d, config.heads, config.mlp_ratio) for _ in range(config.n_e))
+        self.blocks = transformer_blocks(config, config.n_e)
         self.norm = nn.LayerNorm(config.d)
         if config.rate_adaptive and not config.shared_head:
             self.heads = _RateHeads(len(values), config.d, max(values), [config.d] * len(values))
         else:
             self.heads = nn.Linear(config.d, max(values))
 
-    def forward(self, y_tokens: torch.Tensor, rate_index: torch.Tensor) -> torch.Tensor:
+    def forward(self, y_tokens: torch.Tensor, rate_index: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         h = self.embed(y_tokens)
         if self.rate_tokens is not None:
             h = h + self.rate_tokens(rate_index)
-        for block in self.blocks:
-            h = block(h)
-        h = self.norm(h)
+        h = self.norm(run_blocks(self.blocks, h, grid))
         if not self.config.rate_adaptive:
             return self.heads(h)
         s = self.heads(h) if self.config.shared_head else self.heads(h, rate_index)
@@ -275,8 +309,7 @@ class JSCCDecoder(nn.Module):
         else:
             self.heads = nn.Linear(max(values), config.d)
             self.rate_tokens = None
-        self.blocks = nn.ModuleList(
-            TransformerBlock(config.d, config.heads, config.mlp_ratio) for _ in range(config.n_d))
+        self.blocks = transformer_blocks(config, config.n_d)
         self.norm = nn.LayerNorm(config.d)
         self.out = nn.Linear(config.d, config.c)
         if config.refine:
@@ -285,17 +318,15 @@ class JSCCDecoder(nn.Module):
         else:
             self.refinement = None
 
-    def tentative(self, s_hat: torch.Tensor, rate_index: torch.Tensor) -> torch.Tensor:
-        """y̌ tokens (B, L, c) from received ŝ (B, L, max V)."""
+    def tentative(self, s_hat: torch.Tensor, rate_index: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """y̌ tokens (B, L, c) from received ŝ (B, L, max V) of an h × w patch grid (``grid``)."""
         if self.rate_tokens is None:
             h = self.heads(s_hat)
         else:
             s_hat = s_hat * symbol_mask(self.lengths[rate_index], s_hat.shape[-1])
             h = self.heads(s_hat) if self.config.shared_head else self.heads(s_hat, rate_index)
             h = h + self.rate_tokens(rate_index)
-        for block in self.blocks:
-            h = block(h)
-        return self.out(self.norm(h))
+        return self.out(self.norm(run_blocks(self.blocks, h, grid)))
 
     def refine(self, y_check: torch.Tensor, mu: torch.Tensor | None, sigma: torch.Tensor | None) -> torch.Tensor:
         """ŷ tokens from y̌ and the hyperprior's μ̄, σ̄ tokens (eq. 19)."""
@@ -303,9 +334,9 @@ class JSCCDecoder(nn.Module):
             return y_check
         return y_check + self.refinement(torch.cat([y_check, mu, sigma], dim=-1))
 
-    def forward(self, s_hat: torch.Tensor, rate_index: torch.Tensor, mu: torch.Tensor | None = None,
-                sigma: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        y_check = self.tentative(s_hat, rate_index)
+    def forward(self, s_hat: torch.Tensor, rate_index: torch.Tensor, grid: tuple[int, int],
+                mu: torch.Tensor | None = None, sigma: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        y_check = self.tentative(s_hat, rate_index, grid)
         return y_check, self.refine(y_check, mu, sigma)
 
 
@@ -388,7 +419,7 @@ class RateAdaptiveJSCC(nn.Module):
     def encode(self, y: torch.Tensor, rate_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised channel input s and its mask, both (B, h·w, max V)."""
         index = rate_index.flatten(1)
-        s = self.f_e(to_tokens(y), index)
+        s = self.f_e(to_tokens(y), index, tuple(y.shape[-2:]))
         mask = symbol_mask(self.lengths[index], s.shape[-1])
         b, length, width = s.shape
         s = self.normalize(s.reshape(b, -1), mask=mask.reshape(b, -1))
@@ -400,7 +431,7 @@ class RateAdaptiveJSCC(nn.Module):
         h, w = rate_index.shape[-2:]
         mu_t = None if mu is None else to_tokens(mu)
         sigma_t = None if sigma is None else to_tokens(sigma)
-        y_check, y_hat = self.f_d(s_hat, rate_index.flatten(1), mu_t, sigma_t)
+        y_check, y_hat = self.f_d(s_hat, rate_index.flatten(1), (h, w), mu_t, sigma_t)
         return from_tokens(y_check, h, w), from_tokens(y_hat, h, w)
 
     def forward(self, y: torch.Tensor, mu: torch.Tensor | None, sigma: torch.Tensor | None,

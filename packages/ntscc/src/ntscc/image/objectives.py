@@ -17,9 +17,11 @@ also the authors' training loss, so the paper's grids (λ ∈ {1024, 256, 64, 16
 same units at its channel cost, k̃_z = -log2 P(z̃) / C_z (eq. 21); the authors' script weighs it
 as k_z / (3 H W), six times less, a difference of a few per cent of ρ since z̄ is small.
 
-The returned loss also adds ``aux_weight`` · ``aux_loss()`` of the entropy bottleneck: its
-gradient reaches only the bottleneck's quantiles (which nothing else trains), so one optimizer
-over all parameters also fits the range of z̄ that ``update()`` tabulates for real bitstreams.
+The entropy bottleneck's ``aux_loss()``, which fits its quantiles (the range of z̄ that
+``update()`` tabulates for real bitstreams) and reaches no other parameter, is not part of these
+losses: ``quantile_training(model)`` gives it its own Adam at 1e-3, outside the main rate and
+gradient clip, as CompressAI's examples and the authors' code do. Under the main optimizer
+(1e-4 or 3e-4, clipped) the quantiles hardly moved from their initial ±10 in a short run.
 """
 from __future__ import annotations
 
@@ -31,12 +33,16 @@ from torch import Tensor, nn
 
 from jscc_core.channels import ComplexAWGN
 from jscc_core.metrics import ms_ssim, psnr
+from jscc_core.training import AuxiliaryLoss
 from ntscc.image.deepjscc import DeepJSCC
 from ntscc.image.jscc import REAL_PER_COMPLEX_USE
 from ntscc.image.model import ImageNTSCC, check_scalar_snr_db
 from ntscc.image.ntc import DISTORTIONS, ImageNTC, rd_loss
 
 LossFn = Callable[[nn.Module, Tensor], tuple[Tensor, dict[str, float]]]
+
+#: Adam's rate for the entropy bottleneck's quantiles (CompressAI's examples, the authors' code).
+AUX_LEARNING_RATE = 1e-3
 
 
 def check_distortion(distortion: str) -> str:
@@ -68,10 +74,12 @@ def _check_lambda(lmbda: float) -> float:
     return float(lmbda)
 
 
-def _check_aux_weight(aux_weight: float) -> float:
-    if not (isinstance(aux_weight, (int, float)) and math.isfinite(aux_weight) and aux_weight >= 0):
-        raise ValueError(f"aux_weight must be a finite number >= 0, got {aux_weight!r}")
-    return float(aux_weight)
+def quantile_training(model: nn.Module) -> AuxiliaryLoss:
+    """The entropy bottleneck's quantiles of an ``ImageNTC`` or ``ImageNTSCC``, trained on its
+    ``aux_loss()`` by their own Adam (``jscc_core.training.train(..., aux=...)``)."""
+    if not isinstance(model, (ImageNTC, ImageNTSCC)):
+        raise ValueError(f"quantile_training takes an ImageNTC or ImageNTSCC, got {type(model).__name__}")
+    return AuxiliaryLoss(model.aux_parameters(), lambda m: m.aux_loss(), AUX_LEARNING_RATE)
 
 
 def eta_sampler(eta_range: float | tuple[float, float]) -> Callable[[], float]:
@@ -92,13 +100,13 @@ def eta_sampler(eta_range: float | tuple[float, float]) -> Callable[[], float]:
 # --------------------------------------------------------------------------- NTC pretraining
 
 
-def ntc_objective(lmbda: float, distortion: str = "mse", aux_weight: float = 1.0) -> LossFn:
+def ntc_objective(lmbda: float, distortion: str = "mse") -> LossFn:
     """Eq. (13): d(x, g_s(ỹ)) + λ (bpp_y + bpp_z), via ``ntc.rd_loss``.
 
     Takes an ``ImageNTC`` or an ``ImageNTSCC`` (its NTC part is trained).
-    Logs: loss, distortion, bpp, bpp_y, bpp_z, psnr, aux.
+    Logs: loss, distortion, bpp, bpp_y, bpp_z, psnr, aux (the quantiles' loss, trained apart).
     """
-    lmbda, aux_weight = _check_lambda(lmbda), _check_aux_weight(aux_weight)
+    lmbda = _check_lambda(lmbda)
     check_distortion(distortion)
 
     def loss_fn(model: nn.Module, x: Tensor) -> tuple[Tensor, dict[str, float]]:
@@ -107,11 +115,12 @@ def ntc_objective(lmbda: float, distortion: str = "mse", aux_weight: float = 1.0
             raise ValueError(f"ntc_objective trains an ImageNTC or ImageNTSCC, got {type(model).__name__}")
         out = ntc(x)
         r = rd_loss(out, x, lmbda, distortion)
-        aux = ntc.aux_loss()
+        with torch.no_grad():
+            aux = ntc.aux_loss()
         logs = {"loss": r["loss"].item(), "distortion": r["distortion"].item(), "bpp": r["bpp"].item(),
                 "bpp_y": r["bpp_y"].item(), "bpp_z": r["bpp_z"].item(), "psnr": mean_psnr_db(x, out["x_hat"]),
                 "aux": aux.item()}
-        return r["loss"] + aux_weight * aux, logs
+        return r["loss"], logs
 
     return loss_fn
 
@@ -120,7 +129,7 @@ def ntc_objective(lmbda: float, distortion: str = "mse", aux_weight: float = 1.0
 
 
 def ntscc_objective(lmbda: float, snr_db: float, eta_range: float | tuple[float, float] = 0.2,
-                    distortion: str = "mse", aux_weight: float = 1.0) -> LossFn:
+                    distortion: str = "mse") -> LossFn:
     """Algorithm 1, line 6: d(x, x̂_NTSCC) + d(x, x̂_NTC) + λ ρ, ρ = 2 (k̃_y + k̃_z) / (H W).
 
     ρ is in real channel symbols per pixel (module docstring, eq. 21); η is drawn uniformly from
@@ -128,7 +137,7 @@ def ntscc_objective(lmbda: float, snr_db: float, eta_range: float | tuple[float,
     For the full model and Comparison-I; Comparison-II is trained by ``deepjscc_objective``.
     Logs: loss, distortion, distortion_ntc, rate, cbr, psnr, eta, k_y, k_z, k_q, aux.
     """
-    lmbda, aux_weight = _check_lambda(lmbda), _check_aux_weight(aux_weight)
+    lmbda = _check_lambda(lmbda)
     snr = check_scalar_snr_db(snr_db)
     check_distortion(distortion)
     draw_eta = eta_sampler(eta_range)
@@ -143,12 +152,13 @@ def ntscc_objective(lmbda: float, snr_db: float, eta_range: float | tuple[float,
         d_ntc = image_distortion(x, out["x_hat_ntc"], distortion)
         rate = rate_per_pixel(out, x.shape[-2], x.shape[-1])
         loss = d + d_ntc + lmbda * rate
-        aux = model.aux_loss()
+        with torch.no_grad():
+            aux = model.aux_loss()
         logs = {"loss": loss.item(), "distortion": d.item(), "distortion_ntc": d_ntc.item(), "rate": rate.item(),
                 "cbr": out["cbr"].mean().item(), "psnr": mean_psnr_db(x, out["x_hat"]), "eta": eta,
                 "k_y": out["k_y"].mean().item(), "k_z": out["k_z"].mean().item(), "k_q": out["k_q"].mean().item(),
                 "aux": aux.item()}
-        return loss + aux_weight * aux, logs
+        return loss, logs
 
     return loss_fn
 
