@@ -52,6 +52,7 @@ from jscc_core.tracking import track_run
 from jscc_core.training import (
     CheckpointError,
     TrainSchedule,
+    checkpoint_train_seconds,
     describe_device,
     load_weights,
     resolve_device,
@@ -202,6 +203,8 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
         meta = {"kind": kind, "name": name, "params": params, "final": logs, "run_id": run.run_id, "run_key": run_key,
                 "parameters": sum(p.numel() for p in model.parameters()), "device": describe_device(device),
                 "wall_time_s": round(time.perf_counter() - started, 3),
+                # training seconds over every run behind the checkpoint (None: it predates that record)
+                "train_time_s": None if (spent := checkpoint_train_seconds(ckpt)) is None else round(spent, 3),
                 "data_checksums": data_checksums(profile, block, sets=("train_set",))}
         (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         run.log_artifact(out / "run.json")
@@ -389,7 +392,8 @@ def cmd_evaluate(args) -> None:
         info = {"run_id": run.run_id, "run_key": run_key, "model_run_id": meta["run_id"],
                 "model_run_key": meta["run_key"],
                 "wall_time_s": round(wall, 3), "parameters": meta["parameters"], "device": describe_device(device),
-                "train_wall_time_s": meta["wall_time_s"],
+                # what the model cost: its training seconds when kept, not a rerun's seconds on a finished checkpoint
+                "train_wall_time_s": max(float(meta["wall_time_s"]), float(meta.get("train_time_s") or 0.0)),
                 # what the model was trained on (as its training read it) and the test images read here
                 "data_checksums": {**meta.get("data_checksums", {}), **data_checksums(profile, block)}}
         (folder / "eval.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
