@@ -7,8 +7,10 @@
 
 Each ``--setting NAME=YAML`` overrides keys of ``gjscc.inverse`` (``NAME={}``: the profile as it
 is). Every face and SNR sees the inverse stage's channel draws, so the profile's own setting gives
-the stage's numbers for those faces.  Printed and written (CSV) per setting and SNR: the mean
-LPIPS-VGG and PSNR of the DeepJSCC output x_hat and of InverseJSCC's x*, and seconds per face.
+the stage's numbers for those faces. ``--clean`` fits G to the clean faces instead (A the identity,
+x_hat = x): the closest G comes to them with that setting, a floor for InverseJSCC. Printed and
+written (CSV) per setting and SNR: the mean LPIPS-VGG and PSNR of the DeepJSCC output x_hat and of
+InverseJSCC's x*, and seconds per face.
 """
 from __future__ import annotations
 
@@ -29,6 +31,13 @@ from pipelines.gjscc.evaluate import Metrics, channel_generator, inverse_solver
 from pipelines.gjscc.generator import load_generator, stage_device
 from pipelines.gjscc.models import load_model
 from pipelines.profile import load
+
+
+class Identity(torch.nn.Module):
+    """A forward operator that passes the image through: ``(x, snr_db, generator) -> x``."""
+
+    def forward(self, x: torch.Tensor, snr_db, generator=None) -> torch.Tensor:
+        return x
 
 
 def parse_setting(text: str, keys: set[str]) -> tuple[str, dict]:
@@ -65,28 +74,29 @@ def cmd_sweep(args) -> None:
     x_all = as_tensor(faces).to(device)
     seed = stage_seed(int(profile["seed"]), "gjscc/inverse")
     rows = []
+    op = Identity() if args.clean else A
     for name, over in settings:
-        solver = inverse_solver(profile, G, A, metrics.vgg, {**base, **over})
+        solver = inverse_solver(profile, G, op, metrics.vgg, {**base, **over})
         for snr in snrs:
             before, after, seconds = [], [], []
             for image_id, x in zip(ids, x_all):
                 x = x[None]
                 with torch.no_grad():  # the inverse stage's forward-process draw
-                    x_hat = A(x, snr, generator=channel_generator(seed, f"fp/{snr}/{image_id}", device)).clamp(0, 1)
+                    x_hat = op(x, snr, generator=channel_generator(seed, f"fp/{snr}/{image_id}", device)).clamp(0, 1)
                 t0 = time.perf_counter()
                 result = solver.invert(x_hat, snr, generator=channel_generator(seed, f"ilo/{snr}/{image_id}", device))
                 seconds.append(time.perf_counter() - t0)
                 before.append(metrics(x, x_hat)[0])
                 after.append(metrics(x, result.x)[0])
             row = {"setting": name, "overrides": yaml.safe_dump(over, default_flow_style=True).strip(),
-                   "a": meta["name"], "snr_db": snr, "images": len(ids),
+                   "a": "identity" if args.clean else meta["name"], "snr_db": snr, "images": len(ids),
                    "lpips_vgg_x_hat": np.mean([m["lpips_vgg"] for m in before]),
                    "lpips_vgg_x_star": np.mean([m["lpips_vgg"] for m in after]),
                    "psnr_x_hat": np.mean([m["psnr"] for m in before]),
                    "psnr_x_star": np.mean([m["psnr"] for m in after]),
                    "seconds_per_face": np.mean(seconds)}
             rows.append(row)
-            print(f"{name:>12} {meta['name']} {snr:+5.1f} dB: LPIPS-VGG {row['lpips_vgg_x_hat']:.3f} -> "
+            print(f"{name:>12} {row['a']} {snr:+5.1f} dB: LPIPS-VGG {row['lpips_vgg_x_hat']:.3f} -> "
                   f"{row['lpips_vgg_x_star']:.3f}, PSNR {row['psnr_x_hat']:.2f} -> {row['psnr_x_star']:.2f} dB, "
                   f"{row['seconds_per_face']:.1f} s per face", flush=True)
     if args.out:
@@ -107,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--snr", type=float, nargs="+", default=[-5.0, 5.0], help="SNRs in dB (default -5 5)")
     p.add_argument("--setting", action="append", required=True, metavar="NAME=YAML",
                    help="overrides of gjscc.inverse keys; repeat for several")
+    p.add_argument("--clean", action="store_true", help="fit G to the clean faces (A the identity)")
     p.add_argument("--out", default=None, help="CSV of the table (optional)")
     run_stage(parser, argv, (ProfileError, CheckpointError, RegistryError, FileNotFoundError, ImageSizeError,
                              ValueError))
