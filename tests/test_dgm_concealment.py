@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from resilient_transport import ResilientCodec
-from resilient_transport.objective import rd_loss
 
 from jscc_core.images import RandomCrops, load_dataset, to_tensor
 from jscc_core.training import TrainSchedule, train
+from resilient_transport import ResilientCodec
+from resilient_transport.objective import rd_loss
 
 MIRROR = Path(os.environ.get("JSCC_DATA_MIRROR", "/nonexistent"))
 

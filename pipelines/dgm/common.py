@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from resilient_transport import ResilientCodec
 
 from jscc_core.images import load_dataset, to_tensor
 from jscc_core.packet_loss import LossTrace, time_varying_trace
@@ -17,6 +16,7 @@ from jscc_core.registry import read_checksums
 from jscc_core.results import atomic_write_bytes
 from jscc_core.training import load_weights, weights_digest
 from pipelines.dgm import paths
+from resilient_transport import ResilientCodec
 
 
 def build_codec(profile) -> ResilientCodec:

@@ -10,7 +10,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from resilient_transport.objective import rd_loss
 
 from jscc_core.determinism import seed_everything
 from jscc_core.images import RandomCrops, load_dataset
@@ -21,6 +20,7 @@ from pipelines.cli import run_stage, stage_cli
 from pipelines.dgm.common import build_codec, write_json
 from pipelines.dgm.keys import TRAINING_KEYS, fingerprint
 from pipelines.profile import load
+from resilient_transport.objective import rd_loss
 
 EXPERIMENT = "dgm"
 

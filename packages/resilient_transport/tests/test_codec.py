@@ -5,6 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from resilient_transport import ResilientCodec
 from resilient_transport.mixture import bin_probability, pmf_table
 from resilient_transport.order import bayer_rank, packet_positions, step_bounds
