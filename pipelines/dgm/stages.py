@@ -22,7 +22,8 @@ from pipelines.stage import PYTHON, Stage, figure_outs
 CORE = "packages/core/src/jscc_core"
 PKG = "packages/resilient_transport/src/resilient_transport"
 COMMON = ("pipelines/dgm/common.py", "pipelines/dgm/keys.py", "pipelines/dgm/paths.py", f"{CORE}/images.py",
-          f"{CORE}/packet_loss.py", f"{CORE}/channels.py", f"{CORE}/determinism.py", f"{CORE}/registry.py")
+          f"{CORE}/packet_loss.py", f"{CORE}/channels.py", f"{CORE}/determinism.py", f"{CORE}/registry.py",
+          f"{CORE}/attention.py")
 TRAIN_CODE = (PKG, "pipelines/dgm/train.py", f"{CORE}/training.py") + COMMON
 EVAL_CODE = (PKG, "pipelines/dgm/resilient.py", "pipelines/dgm/metrics.py", f"{CORE}/metrics.py") + COMMON
 BASELINE_CODE = ("pipelines/dgm/hevc_fec.py", "pipelines/dgm/metrics.py", f"{CORE}/metrics.py",

@@ -25,7 +25,7 @@ from pipelines.stage import PYTHON, Stage, figure_outs
 MODULE = f"{PYTHON} -m pipelines.ntscc.images"
 CORE = "packages/core/src/jscc_core"
 MODEL_CODE = ("packages/ntscc/src/ntscc/image", "packages/ntscc/src/ntscc/rate.py",
-              f"{CORE}/training.py",
+              f"{CORE}/training.py", f"{CORE}/attention.py",
               f"{CORE}/channels.py", f"{CORE}/capacity.py", f"{CORE}/images.py", f"{CORE}/determinism.py",
               f"{CORE}/digital/mcs.py", "pipelines/ntscc/images.py", "pipelines/ntscc/keys.py")
 EVAL_CODE = MODEL_CODE + (f"{CORE}/metrics.py",)

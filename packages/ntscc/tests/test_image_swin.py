@@ -2,19 +2,8 @@
 import pytest
 import torch
 
-from ntscc.image.swin import (
-    PatchEmbed,
-    PatchMerging,
-    PatchSplit,
-    PatchUnembed,
-    SwinBlock,
-    SwinStage,
-    WindowAttention,
-    attention_mask,
-    relative_position_index,
-    window_partition,
-    window_reverse,
-)
+from jscc_core.attention import WindowAttention, relative_position_index, window_partition, window_reverse
+from ntscc.image.swin import PatchEmbed, PatchMerging, PatchSplit, PatchUnembed, SwinBlock, SwinStage, attention_mask
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -13,38 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from jscc_core.attention import WindowAttention
+
 MIN_SCALE = 0.11  # lower bound of a mixture scale (in latent units), as CompressAI's Gaussian conditional
-
-
-class WindowAttention(nn.Module):
-    """Multi-head self-attention inside w x w windows with a learned relative position bias
-    (Liu et al. 2021, eq. (4)); ``mask`` (nW, w*w, w*w) adds -inf between tokens that must not meet."""
-
-    def __init__(self, dim: int, heads: int, window: int):
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"transformer width {dim} is not a multiple of its {heads} heads")
-        self.heads, self.window = heads, window
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-        self.bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
-        nn.init.trunc_normal_(self.bias_table, std=0.02)
-        ys, xs = torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")
-        coords = torch.stack([ys.flatten(), xs.flatten()])  # (2, w*w)
-        rel = (coords[:, :, None] - coords[:, None, :]) + window - 1
-        self.register_buffer("bias_index", rel[0] * (2 * window - 1) + rel[1], persistent=False)
-
-    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
-        """x (B*nW, w*w, D) -> same shape."""
-        bw, n, d = x.shape
-        q, k, v = self.qkv(x).reshape(bw, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        bias = self.bias_table[self.bias_index].permute(2, 0, 1)  # (heads, n, n)
-        attn = bias.unsqueeze(0).expand(bw, -1, -1, -1)
-        if mask is not None:
-            nw = mask.shape[0]
-            attn = (attn.reshape(bw // nw, nw, self.heads, n, n) + mask[None, :, None]).reshape(bw, self.heads, n, n)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn)
-        return self.proj(out.transpose(1, 2).reshape(bw, n, d))
 
 
 class SwinBlock(nn.Module):
@@ -64,8 +35,9 @@ class SwinBlock(nn.Module):
         y = self.norm1(x)
         if s:
             y = torch.roll(y, (-s, -s), (1, 2))
-        y = self.attn(_windows(y, win), _attention_mask(valid, win, s, x.device))
-        y = _unwindows(y, win, b, h, w)
+        windows = _windows(y, win)  # (B*nW, w*w, D)
+        y = self.attn(windows.view(b, -1, win * win, d), _attention_mask(valid, win, s, x.device))
+        y = _unwindows(y.reshape(windows.shape), win, b, h, w)
         if s:
             y = torch.roll(y, (s, s), (1, 2))
         x = x + y
