@@ -11,6 +11,7 @@ ROOTS = {  # folder holding top-level packages -> packages in it
     REPO / "packages" / "core" / "src": ("jscc_core",),
     REPO / "packages" / "ntscc" / "src": ("ntscc",),
     REPO / "packages" / "generative_jscc" / "src": ("generative_jscc",),
+    REPO / "packages" / "resilient_transport" / "src": ("resilient_transport",),
 }
 PAPER_PACKAGES = ("ntscc", "generative_jscc", "resilient_transport")
 PAPER_PIPELINES = ("ntscc", "gjscc", "dgm")
