@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from resilient_transport import order
 from resilient_transport.mixture import bin_probability, pmf_table
+from resilient_transport.order import packet_positions, step_bounds
 from resilient_transport.packets import (
     CODING_MODES,
     PacketError,
@@ -112,8 +112,8 @@ class ResilientCodec(nn.Module):
         decoder decodes); ``code(p, s, targets, weights, means, scales)`` codes packet p's step-s
         tokens ``targets`` (flat positions, n) given their mixture parameters (n, K, M)."""
         m, h, w = q.shape
-        positions = order.packet_positions(h, w, n_packets)
-        bounds = [order.step_bounds(len(pos), self.steps, self.gamma) for pos in positions]
+        positions = packet_positions(h, w, n_packets)
+        bounds = [step_bounds(len(pos), self.steps, self.gamma) for pos in positions]
         ctx = contexts(mode, n_packets)
         for level in levels(ctx):
             base = torch.zeros(len(level), h * w, dtype=torch.bool)
@@ -159,7 +159,7 @@ class ResilientCodec(nn.Module):
         q = self.quantise(x, step)[0]
         m, h, w = q.shape
         flat = q.reshape(m, h * w)
-        positions = order.packet_positions(h, w, n_packets)
+        positions = packet_positions(h, w, n_packets)
         bound = [int(flat[:, torch.from_numpy(pos)].abs().max()) if len(pos) else 0 for pos in positions]
         encoders = [constriction.stream.queue.RangeEncoder() for _ in range(n_packets)]
 
@@ -252,7 +252,7 @@ class ResilientCodec(nn.Module):
                 flat[:, torch.from_numpy(targets)] = values
 
             self._passes(q, step, mode, n_packets, code)
-            positions = order.packet_positions(h, w, n_packets)
+            positions = packet_positions(h, w, n_packets)
             report.usable = [p for p in range(n_packets) if ok[p] and all(ok[c] for c in ctx[p])]
             for p in report.usable:
                 decoded[torch.from_numpy(positions[p])] = True
