@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from jscc_core.attention import WindowAttention
+from jscc_core.attention import WindowAttention, window_partition, window_reverse
 
 MIN_SCALE = 0.11  # lower bound of a mixture scale (in latent units), as CompressAI's Gaussian conditional
 
@@ -35,22 +35,12 @@ class SwinBlock(nn.Module):
         y = self.norm1(x)
         if s:
             y = torch.roll(y, (-s, -s), (1, 2))
-        windows = _windows(y, win)  # (B*nW, w*w, D)
-        y = self.attn(windows.view(b, -1, win * win, d), _attention_mask(valid, win, s, x.device))
-        y = _unwindows(y.reshape(windows.shape), win, b, h, w)
+        y = self.attn(window_partition(y, win), _attention_mask(valid, win, s, x.device))
+        y = window_reverse(y, win, h, w)
         if s:
             y = torch.roll(y, (s, s), (1, 2))
         x = x + y
         return x + self.mlp(self.norm2(x))
-
-
-def _windows(x: Tensor, win: int) -> Tensor:
-    b, h, w, d = x.shape
-    return x.reshape(b, h // win, win, w // win, win, d).permute(0, 1, 3, 2, 4, 5).reshape(-1, win * win, d)
-
-
-def _unwindows(x: Tensor, win: int, b: int, h: int, w: int) -> Tensor:
-    return x.reshape(b, h // win, w // win, win, win, -1).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, -1)
 
 
 def _attention_mask(valid: Tensor, win: int, shift: int, device) -> Tensor | None:
@@ -67,8 +57,8 @@ def _attention_mask(valid: Tensor, win: int, shift: int, device) -> Tensor | Non
         valid = torch.roll(valid, (-shift, -shift), (0, 1))
     if shift == 0 and bool(valid.all()):
         return None
-    reg = _windows(region[None, :, :, None], win)[..., 0]  # (nW, w*w)
-    ok = _windows(valid[None, :, :, None].to(torch.int64), win)[..., 0].bool()
+    reg = window_partition(region[None, :, :, None], win)[0, ..., 0]  # (nW, w*w)
+    ok = window_partition(valid[None, :, :, None].to(torch.int64), win)[0, ..., 0].bool()
     allowed = (reg[:, :, None] == reg[:, None, :]) & ok[:, None, :]
     allowed |= torch.eye(win * win, dtype=torch.bool, device=device)  # a token always sees itself
     return torch.zeros(allowed.shape, device=device).masked_fill_(~allowed, float("-inf"))
