@@ -21,11 +21,12 @@ FIGURE_KEYS = ("seed", "dgm.test_set", "dgm.trace", "dgm.fec.provisioning", "dgm
 BENCHMARK_KEYS = CODING_KEYS + ("dgm.trace_step", "dgm.fec.preset", "dgm.benchmark")
 
 # Fig. 5: the test faces come from gjscc's split, the prior from its generator
-FIG05_FACE_KEYS = RUN_KEYS + ("gjscc.data.faces", "gjscc.data.split", "gjscc.image_size", "dgm.fig05.images",
+FIG05_RUN_KEYS = RUN_KEYS + ("gjscc.device",)
+FIG05_FACE_KEYS = FIG05_RUN_KEYS + ("gjscc.data.faces", "gjscc.data.split", "gjscc.image_size", "dgm.fig05.images",
                               "dgm.fig05.snr_db", "dgm.fig05.max_rho")
 FIG05_SEPARATION_KEYS = FIG05_FACE_KEYS + ("dgm.fig05.separation",)
-FIG05_DEEPJSCC_KEYS = RUN_KEYS + ("gjscc.data.faces", "gjscc.data.split", "gjscc.image_size", "gjscc.deepjscc.filters",
-                                  "gjscc.deepjscc.af_bottleneck", "dgm.fig05.deepjscc")
+FIG05_DEEPJSCC_KEYS = FIG05_RUN_KEYS + ("gjscc.data.faces", "gjscc.data.split", "gjscc.image_size",
+                                        "gjscc.deepjscc.filters", "gjscc.deepjscc.af_bottleneck", "dgm.fig05.deepjscc")
 FIG05_POSTERIOR_KEYS = FIG05_FACE_KEYS + FIG05_DEEPJSCC_KEYS + ("gjscc.generator", "gjscc.inverse",
                                                                 "dgm.fig05.posterior")
 FIG05_SCORE_KEYS = FIG05_FACE_KEYS + ("gjscc.ms_ssim_scales",)

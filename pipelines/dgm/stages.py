@@ -1,12 +1,12 @@
-"""The dgm stages (Dai et al. 2024, Fig. 6): the data sets, the resilient codec per rate-distortion
-weight, its zero-loss RD curve and loss-trace evaluation, HEVC-intra + FEC on the same trace at the
-same transmitted bits, the figure and the coding-time benchmark.
+"""The dgm stages (Dai et al. 2024): Fig. 5's (:mod:`pipelines.dgm.fig05_stages`) and Fig. 6's: the data
+sets, the resilient codec per rate-distortion weight, its zero-loss RD curve and loss-trace evaluation,
+HEVC-intra + FEC on the same trace at the same transmitted bits, the figure and the coding-time benchmark.
 
 Light on purpose (no model code): the Snakefile and dvc.yaml are built from this list."""
 from __future__ import annotations
 
 from pipelines.data import data_dir, fetch_stage
-from pipelines.dgm import paths
+from pipelines.dgm import fig05_stages, paths
 from pipelines.dgm.keys import (
     BASELINE_KEYS,
     BENCHMARK_KEYS,
@@ -35,6 +35,11 @@ def stages(profile, profile_ref: str) -> list[Stage]:
     """Every dgm stage of ``profile`` (``profile_ref``: the name or path passed to commands)."""
     if profile.get("dgm") is None:
         return []
+    return fig06_stages(profile, profile_ref) + fig05_stages.stages(profile, profile_ref)
+
+
+def fig06_stages(profile, profile_ref: str) -> list[Stage]:
+    """Fig. 6's stages: the resilient codec, its evaluations, HEVC-intra + FEC, the figure and the benchmark."""
     args = f"--profile {profile_ref} --data {DATA_ROOT}"
     threads = int(profile["threads"])
     runtime = profile.get("dgm.runtime_min")

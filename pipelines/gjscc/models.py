@@ -160,12 +160,17 @@ def validation(images: torch.Tensor, snrs, loss: dict, perceptual, batch_size: i
 # --------------------------------------------------------------------------- training
 
 
-def _train(args, profile, *, name: str, kind: str, model: nn.Module, fp: str, data, val_images: torch.Tensor,
-           sched_cfg, loss_cfg, perceptual, groups, info: dict, upstream: dict[str, dict]) -> None:
-    """Train ``model`` with resumable checkpoints; write model.pt and run.json into ``args.out``."""
+def train_model(args, profile, *, name: str, kind: str, model: nn.Module, fp: str, data, val_images: torch.Tensor,
+                sched_cfg, loss_cfg, perceptual, groups, info: dict, upstream: dict[str, dict],
+                snrs: list[float] | None = None) -> None:
+    """Train ``model`` with resumable checkpoints; write model.pt and run.json into ``args.out``.
+
+    ``data``: sampler of training batches; ``val_images`` (N, 3, S, S); ``sched_cfg`` / ``loss_cfg``: a
+    schedule and an eq. (16) weight block; ``snrs``: the training SNRs (default gjscc.deepjscc.train_snr_db);
+    ``info`` and ``upstream`` go into run.json."""
     device = next(model.parameters()).device
     schedule = TrainSchedule.from_mapping(dict(sched_cfg))
-    snrs = [float(s) for s in profile.get("gjscc.deepjscc.train_snr_db")]
+    snrs = [float(s) for s in (profile.get("gjscc.deepjscc.train_snr_db") if snrs is None else snrs)]
     loss_fn = jscc_loss(snrs, perceptual, float(loss_cfg["mse"]), float(loss_cfg["lpips"]))
     validate = None
     if schedule.epoch_steps is not None:
@@ -223,7 +228,7 @@ def cmd_train_deepjscc(args) -> None:
     seed_everything(stage_seed(int(profile["seed"]), f"gjscc/{name}"), threads=int(profile["threads"]))
     model = build_deepjscc(profile, c_out).to(device)
     perceptual = lpips("vgg", args.data, device)
-    _train(args, profile, name=name, kind="deepjscc", model=model, fp=fp, data=data, val_images=val,
+    train_model(args, profile, name=name, kind="deepjscc", model=model, fp=fp, data=data, val_images=val,
            sched_cfg=profile.get("gjscc.deepjscc.schedule"), loss_cfg=profile.get("gjscc.deepjscc.loss"),
            perceptual=perceptual, groups=None, info={"domain": domain, "c_out": c_out, **used}, upstream={})
 
@@ -255,7 +260,7 @@ def cmd_train_generative(args) -> None:
     else:
         groups = [{"params": stage1_parameters(model), "lr_scale": 1.0}]
     perceptual = lpips("vgg", args.data, device)
-    _train(args, profile, name=name, kind="generative", model=model, fp=fp, data=data, val_images=val,
+    train_model(args, profile, name=name, kind="generative", model=model, fp=fp, data=data, val_images=val,
            sched_cfg=cfg, loss_cfg=profile.get("gjscc.generative.loss"), perceptual=perceptual, groups=groups,
            info={"domain": "faces", "c_out": c_out, "stage": stage, "generator": args.generator, "init": args.init,
                  **used}, upstream=upstream)

@@ -1,0 +1,50 @@
+"""The stages of Fig. 5 (Dai et al. 2024): each scheme's record of the test faces at every SNR, the
+scores of every record, and the figure.  The faces, their split and the StyleGAN-2 prior are gjscc's
+stages' outputs (folders and files as dependencies).
+
+Light on purpose (no model code): the Snakefile and dvc.yaml are built from this list."""
+from __future__ import annotations
+
+from pipelines.data import data_dir
+from pipelines.dgm import paths
+from pipelines.dgm.keys import (
+    FIG05_DEEPJSCC_KEYS,
+    FIG05_FACE_KEYS,
+    present,
+)
+from pipelines.gjscc import paths as gjscc_paths
+from pipelines.gjscc import stages as gjscc_stages
+from pipelines.paths import DATA_ROOT
+from pipelines.stage import PYTHON, Stage
+
+RECORD = ("pipelines/dgm/fig05_record.py", "pipelines/dgm/keys.py", "pipelines/dgm/paths.py",
+          "pipelines/gjscc/common.py", "pipelines/gjscc/data.py")
+DEEPJSCC_CODE = ("pipelines/dgm/fig05_deepjscc.py", "pipelines/gjscc/evaluate.py") + RECORD + gjscc_stages.MODEL_CODE
+
+
+def stages(profile, profile_ref: str) -> list[Stage]:
+    """Every Fig. 5 stage of ``profile``; none without a ``dgm.fig05`` and a ``gjscc`` block."""
+    if profile.get("dgm.fig05") is None or profile.get("gjscc") is None:
+        return []
+    args = f"--profile {profile_ref} --data {DATA_ROOT}"
+    threads = int(profile["threads"])
+    runtime = profile.get("dgm.fig05.runtime_min")
+    gpus = 1 if str(profile.get("gjscc.device")).startswith("cuda") else 0
+    split = gjscc_paths.split_file(profile)
+    faces = (data_dir(profile.get("gjscc.data.faces")), split)
+    out: list[Stage] = []
+
+    def add(name, cmd, deps, outs, params, minutes, compute=True):
+        out.append(Stage(name=f"dgm_fig05_{name}", cmd=cmd, deps=tuple(dict.fromkeys(deps)), outs=tuple(outs),
+                         params=present(profile, params), pipeline="dgm", threads=threads if compute else 1,
+                         mem_mb=4000, runtime_min=int(minutes), gpus=gpus if compute else 0))
+
+    model = paths.fig05_model_dir(profile, "deepjscc_mse")
+    model_files = gjscc_paths.model_files(model)
+    add("train_deepjscc", f"{PYTHON} -m pipelines.dgm.fig05_deepjscc train {args} --split {split} --out {model}",
+        DEEPJSCC_CODE + faces, model_files, FIG05_DEEPJSCC_KEYS, runtime["train"])
+    record = paths.fig05_record(profile, "deepjscc_mse")
+    add("deepjscc", f"{PYTHON} -m pipelines.dgm.fig05_deepjscc evaluate {args} --split {split} --model {model} "
+                    f"--out {record[0]}",
+        DEEPJSCC_CODE + faces + model_files, record, FIG05_FACE_KEYS + FIG05_DEEPJSCC_KEYS, runtime["evaluate"])
+    return out
