@@ -10,16 +10,21 @@ from pipelines.dgm import paths
 from pipelines.dgm.keys import (
     FIG05_DEEPJSCC_KEYS,
     FIG05_FACE_KEYS,
+    FIG05_FIGURE_KEYS,
+    FIG05_SCORE_KEYS,
     present,
 )
 from pipelines.gjscc import paths as gjscc_paths
 from pipelines.gjscc import stages as gjscc_stages
 from pipelines.paths import DATA_ROOT
-from pipelines.stage import PYTHON, Stage
+from pipelines.stage import PYTHON, Stage, figure_outs
 
 RECORD = ("pipelines/dgm/fig05_record.py", "pipelines/dgm/keys.py", "pipelines/dgm/paths.py",
           "pipelines/gjscc/common.py", "pipelines/gjscc/data.py")
 DEEPJSCC_CODE = ("pipelines/dgm/fig05_deepjscc.py", "pipelines/gjscc/evaluate.py") + RECORD + gjscc_stages.MODEL_CODE
+SCORE_CODE = ("pipelines/dgm/fig05_scores.py", "pipelines/gjscc/evaluate.py") + RECORD + gjscc_stages.METRIC_CODE
+FIGURE_CODE = ("pipelines/dgm/fig05.py", "pipelines/dgm/paper_values.yaml", "pipelines/figures",
+               "packages/core/src/jscc_core/results.py") + RECORD
 
 
 def stages(profile, profile_ref: str) -> list[Stage]:
@@ -47,4 +52,22 @@ def stages(profile, profile_ref: str) -> list[Stage]:
     add("deepjscc", f"{PYTHON} -m pipelines.dgm.fig05_deepjscc evaluate {args} --split {split} --model {model} "
                     f"--out {record[0]}",
         DEEPJSCC_CODE + faces + model_files, record, FIG05_FACE_KEYS + FIG05_DEEPJSCC_KEYS, runtime["evaluate"])
+    records = [record]
+    _scores_and_figure(profile, profile_ref, records, split, faces, runtime, add)
     return out
+
+
+def _scores_and_figure(profile, profile_ref: str, records: list[tuple[str, str]], split: str, faces, runtime,
+                       add) -> None:
+    """The scores of every record and the figure (appended through ``add``)."""
+    npz = [r[0] for r in records]
+    files = tuple(p for r in records for p in r)
+    scores = paths.fig05_scores(profile)
+    lpips = tuple(data_dir(e) for e in gjscc_stages.LPIPS_ENTRIES)
+    add("scores", f"{PYTHON} -m pipelines.dgm.fig05_scores score --profile {profile_ref} --data {DATA_ROOT} "
+                  f"--split {split} --records {' '.join(npz)} --out {scores[0]}",
+        SCORE_CODE + faces + lpips + files, scores, FIG05_SCORE_KEYS, runtime["scores"])
+    add("figure", f"{PYTHON} -m pipelines.dgm.fig05 --profile {profile_ref} --scores {scores[0]} "
+                  f"--records {' '.join(npz)} --split {split} --data {DATA_ROOT} --out reports/dgm/fig05.pdf",
+        FIGURE_CODE + faces + files + scores, figure_outs("dgm", "fig05"), FIG05_FIGURE_KEYS + FIG05_FACE_KEYS,
+        runtime["figure"], compute=False)

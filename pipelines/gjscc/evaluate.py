@@ -145,12 +145,13 @@ def _bar(total: int, desc: str):
 # --------------------------------------------------------------------------- model
 
 
-def _features(embed, x: torch.Tensor) -> torch.Tensor:
+def embed_features(embed, x: torch.Tensor) -> torch.Tensor:
+    """(N, 512) float64 features of images x (N, 3, H, W) in [0, 1] by ``embed``, on the CPU."""
     with torch.no_grad():
         return embed(x).double().cpu()
 
 
-def _fd(real: torch.Tensor, fake: torch.Tensor) -> float:
+def fd_vgg16(real: torch.Tensor, fake: torch.Tensor) -> float:
     """Fréchet distance of two (N, 512) feature sets."""
     return frechet_distance(real.mean(0), torch.cov(real.T), fake.mean(0), torch.cov(fake.T))
 
@@ -190,7 +191,7 @@ def cmd_model(args) -> None:
         bar = _bar(len(snrs) * sum(len(v[1]) for v in sets.values()), f"evaluate {meta['name']}")
         for test_set, (entry, set_ids, images) in sets.items():
             x_all = check_image_size(as_tensor(images), size, f"{entry} faces")
-            real = None if isinstance(embed, Unavailable) else _features(embed, x_all.to(device))
+            real = None if isinstance(embed, Unavailable) else embed_features(embed, x_all.to(device))
             for snr in snrs:
                 recon = []
                 for at in range(0, len(set_ids), BATCH):
@@ -215,7 +216,7 @@ def cmd_model(args) -> None:
                 elif len(set_ids) < 2:
                     set_metrics.append({**entry_fd, "value": None, "reason": "FD-VGG16 needs 2 images or more"})
                 else:
-                    set_metrics.append({**entry_fd, "value": _fd(real, _features(embed, fake.to(device))),
+                    set_metrics.append({**entry_fd, "value": fd_vgg16(real, embed_features(embed, fake.to(device))),
                                         "features": "ImageNet VGG16 relu5_3, global average pool (512)"})
         bar.close()
         write_csv(folder / "eval.csv", rows)
