@@ -23,6 +23,8 @@ class Pipeline:
     stages: ``stages(profile, profile_ref) -> list[Stage]``, or None while the paper has no stages.
     paper: False for shared baselines that reproduce no figure of their own.
     short_names: its figures may be asked for as reports/figNN.pdf (one paper only, so no name is ambiguous).
+    builds_on: ids of earlier papers' pipelines whose stages' outputs and code it reuses (the only other
+        papers' pipelines it may import; the edges must not form a circle).
     """
 
     id: str
@@ -30,6 +32,7 @@ class Pipeline:
     stages: Callable[..., list[Stage]] | None
     paper: bool = True
     short_names: bool = False
+    builds_on: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -45,7 +48,8 @@ PIPELINES = (
     Pipeline("gjscc", "Erdemir, Tung, Dragotti, Gündüz, Generative Joint Source-Channel Coding for Semantic Image "
                       "Transmission, 2022", gjscc.stages),
     Pipeline("dgm", "Dai et al., Deep Generative Modeling Reshapes Compression and Transmission: From Efficiency "
-                    "to Resiliency, 2024", dgm.stages),
+                    "to Resiliency, 2024", dgm.stages,
+             builds_on=("gjscc",)),  # Fig. 5: gjscc's face split, StyleGAN-2 prior, DeepJSCC and metrics
 )
 
 
