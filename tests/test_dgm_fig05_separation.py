@@ -148,7 +148,10 @@ def test_stage_writes_three_records(faces, tmp_path, monkeypatch):
     split = faces[0]
     monkeypatch.setattr(f05, "load", lambda ref=None: small_profile())
     monkeypatch.setenv("JSCC_PROGRESS", "0")
-    f05.main(["records", "--profile", "mini", "--data", MIRROR, "--split", str(split), "--out-dir", str(tmp_path)])
+    partial = tmp_path / "partial"
+    f05.main(["records", "--profile", "mini", "--data", MIRROR, "--split", str(split), "--out-dir", str(tmp_path),
+              "--partial", str(partial)])
+    assert not partial.exists()  # the finished points are dropped once the records are written
     for scheme in f05.SCHEMES:
         info, arrays = read_record(tmp_path / f"{scheme}.npz")
         assert info["scheme"] == scheme and info["rho_max"] <= 0.1 and arrays["images"].shape == (2, 2, 64, 64, 3)
@@ -156,6 +159,7 @@ def test_stage_writes_three_records(faces, tmp_path, monkeypatch):
                                                               "separation_fixed": [0, 0]}[scheme]
         assert all(p["k"] <= 4096 and p["budget_bits"] == p["k"] - CRC_BITS for p in info["points"] if p["mcs"])
         assert any("CRC" in n for n in info["notes"]) and any("VTM" in n for n in info["notes"])
+        assert any("HEIF boxes (2464 bits per face" in n for n in info["notes"])  # 308 bytes
     assert json.loads((tmp_path / "separation_stale.json").read_text())["label"].endswith("(SNR_AMC = SNR +2 dB)")
 
 
@@ -165,7 +169,8 @@ def test_bad_input_is_named(faces, tmp_path, monkeypatch, capsys):
     def error(argv, match, **overrides):
         monkeypatch.setattr(f05, "load", lambda ref=None: small_profile(**overrides))
         with pytest.raises(SystemExit) as exc:
-            f05.main(["records", "--data", MIRROR, "--out-dir", str(tmp_path)] + argv)
+            f05.main(["records", "--data", MIRROR, "--out-dir", str(tmp_path), "--partial", str(tmp_path / "p")]
+                     + argv)
         assert exc.value.code == 2
         assert match in capsys.readouterr().err
 
@@ -183,3 +188,31 @@ def test_bad_input_is_named(faces, tmp_path, monkeypatch, capsys):
         f05.snr_list(Unchecked({"dgm.fig05.snr_db": [6, 100]}), "dgm.fig05.snr_db")
     with pytest.raises(ValueError, match="dgm.fig05.snr_db is not set"):
         f05.snr_list(Unchecked(), "dgm.fig05.snr_db")
+
+
+def test_an_interrupted_run_resumes_from_its_finished_points(faces, tmp_path, monkeypatch):
+    split, ids, imgs, mean, _ = faces
+    profile = small_profile()
+    codec = HEVCIntra(preset="medium")
+    partial = f05.Partial(tmp_path / "p", "fp1")
+    first = f05.transmit("separation_fixed", profile, ids, imgs, mean, codec=codec, cache=EncodingCache(),
+                         partial=partial)
+    assert sorted(q.name for q in (tmp_path / "p").glob("*.npz")) == [f"separation_fixed_{j}.npz" for j in (0, 1)]
+
+    def no_link(*args, **kwargs):
+        raise AssertionError("a finished point was computed again")
+
+    monkeypatch.setattr(f05, "evaluate_separation", no_link)
+    again = f05.transmit("separation_fixed", profile, ids, imgs, mean, codec=codec, cache=EncodingCache(),
+                         partial=f05.Partial(tmp_path / "p", "fp1"))
+    assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1]) and first[2] == again[2]
+    f05.Partial(tmp_path / "p", "fp2")  # another configuration: its points are set aside, none reused
+    assert not list((tmp_path / "p").glob("*.npz")) and len(list((tmp_path / "p.fp1").glob("*.npz"))) == 2
+
+
+def test_a_face_that_fits_an_mcs_below_rate_one_fifth_is_refused_by_name(faces):
+    split, ids, imgs, mean, _ = faces
+    wide = small_profile(**{"dgm.fig05.max_rho": 0.5, "dgm.fig05.snr_db": [-4]})  # MCS2, k = 2316
+    with pytest.raises(ValueError, match=r"separation_amc: at estimated SNR -4 dB AMC picks MCS[0-2] .* < 1/5"):
+        f05.transmit("separation_amc", wide, ids[:1], imgs[:1], mean, codec=HEVCIntra(preset="medium"),
+                     cache=EncodingCache())

@@ -20,11 +20,16 @@ nothing is sent.  The face is HEVC-coded to the largest stream that fits the cod
 link (BP decoding, seeded; :func:`~jscc_core.digital.separation.evaluate_separation`).  A face that
 is not sent or not decoded shows the per-pixel mean of the training faces.  TS 38.214 entries 0-2
 (R < 1/5) have no exact link: the stage stops with an error naming the entry if a face fits one.
+Finished points are kept in ``--partial`` (default checkpoints/<profile>/dgm/fig05_separation), so an
+interrupted run resumes; they are dropped once the records are written.
 """
 from __future__ import annotations
 
+import io
+import json
 import math
 import os
+import shutil
 import time
 from collections import Counter
 from fractions import Fraction
@@ -48,9 +53,12 @@ from jscc_core.digital.separation import (
     select_for_snr_estimate,
 )
 from jscc_core.metrics import psnr
+from jscc_core.registry import sha256_file
+from jscc_core.results import atomic_write_bytes
 from pipelines.cli import run_stage, stage_cli
 from pipelines.dgm import paths
 from pipelines.dgm.fig05_record import test_faces, write_record
+from pipelines.dgm.keys import FIG05_SEPARATION_KEYS, fingerprint
 from pipelines.gjscc.common import split_faces
 from pipelines.profile import load
 
@@ -161,10 +169,50 @@ def mean_face(profile, split: str | Path, root: str | Path) -> tuple[np.ndarray,
     return faces.astype(np.float64).mean(axis=0) / 255.0, len(faces)
 
 
+class Partial:
+    """The points (scheme, SNR index) a previous run finished, one .npz each in ``folder``, valid for
+    one fingerprint (profile keys, split and faces); another fingerprint's points are set aside."""
+
+    def __init__(self, folder: str | Path, fp: str):
+        self.folder, self.fp = Path(folder), fp
+        stamp = self.folder / "fingerprint.txt"
+        if stamp.is_file() and stamp.read_text().strip() != fp:
+            old = self.folder.with_name(f"{self.folder.name}.{stamp.read_text().strip()}")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(self.folder, old)
+            tqdm.write(f"{self.folder} is from another configuration; kept as {old}, starting afresh")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(stamp, (fp + "\n").encode())
+
+    def _path(self, scheme: str, j: int) -> Path:
+        return self.folder / f"{scheme}_{j}.npz"
+
+    def get(self, scheme: str, j: int) -> tuple[np.ndarray, np.ndarray, dict] | None:
+        path = self._path(scheme, j)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return z["images"], z["uses"], json.loads(str(z["point"]))
+        except (OSError, ValueError, KeyError):
+            tqdm.write(f"{path} cannot be read; recomputing its point")
+            return None
+
+    def put(self, scheme: str, j: int, images: np.ndarray, uses: np.ndarray, point: dict) -> None:
+        buf = io.BytesIO()
+        np.savez(buf, images=images, uses=uses, point=np.array(json.dumps(point)))
+        atomic_write_bytes(self._path(scheme, j), buf.getvalue())
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def transmit(scheme: str, profile, ids: list[str], faces: np.ndarray, fallback: np.ndarray, *, codec: HEVCIntra,
-             cache: EncodingCache, bar=None) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+             cache: EncodingCache, bar=None,
+             partial: Partial | None = None) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """Send every face at every actual SNR of ``dgm.fig05.snr_db`` with the MCS AMC picks for the
-    scheme's estimate.  ``faces``: uint8 (N, H, W, 3); ``fallback``: float (H, W, 3) in [0, 1].
+    scheme's estimate.  ``faces``: uint8 (N, H, W, 3); ``fallback``: float (H, W, 3) in [0, 1];
+    ``partial``: points already done are taken from it, new ones saved to it.
 
     Returns (images uint8 (S, N, H, W, 3) shown by the receiver, channel uses spent (S, N),
     one dict per SNR: the estimate, MCS, k, n, budget bits, per-face status, quality and stream bits)."""
@@ -181,6 +229,13 @@ def transmit(scheme: str, profile, ids: list[str], faces: np.ndarray, fallback: 
     uses = np.zeros((len(actual), len(ids)))
     points = []
     for j, (snr, est) in enumerate(zip(actual, estimates)):
+        done = partial.get(scheme, j) if partial is not None else None
+        if done is not None:
+            images[j], uses[j] = done[0], done[1]
+            points.append(done[2])
+            if bar is not None:
+                bar.update(1)
+            continue
         mcs = choose_mcs(est, table, target)
         if mcs is None:  # nothing is sent: every face is lost, no channel use spent
             results = [ImageResult(i, codec.name, "none", "exact", snr, rho, budget, 0, 0.0, 0, None, 0, 0,
@@ -218,6 +273,8 @@ def transmit(scheme: str, profile, ids: list[str], faces: np.ndarray, fallback: 
                      stream_bits=[r.stream_bits for r in results], codewords=[r.codewords for r in results],
                      mean_psnr=float(psnr(_as_tensor(faces), _as_tensor(images[j])).mean()))
         points.append(point)
+        if partial is not None:
+            partial.put(scheme, j, images[j], uses[j], point)
         if bar is not None:
             bar.update(1)
     return images, uses, points
@@ -242,7 +299,7 @@ def _as_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def notes(profile, table: list[MCS], budget: int, n_train: int, smallest: list[int]) -> list[str]:
+def notes(profile, table: list[MCS], budget: int, n_train: int, smallest: list[int], container_bits: int) -> list[str]:
     cfg = profile.get("dgm.fig05.separation")
     ldpc_k = int(cfg["ldpc_k"])
     short = [f"MCS{mcs_index(m)}: k={m.k}" for m in table if m.k != ldpc_k]
@@ -254,9 +311,10 @@ def notes(profile, table: list[MCS], budget: int, n_train: int, smallest: list[i
            f"{snr_threshold_db(first, target):.2f} dB" if first else "no MCS of the table holds even the smallest"),
         "HEVC-intra (x265, HEIF; preset " + str(cfg["preset"]) + ") stands in for VTM, which codes faces better: "
         "this separation baseline is weaker than the paper's",
-        ("only the HEVC NAL units are charged (count = payload): the HEIF boxes alone exceed the budget at this "
-         "image size; the receiver is assumed to rebuild them") if cfg["count"] == "payload"
-        else "the whole HEIF file is charged (count = file)",
+        (f"only the HEVC NAL units are charged (count = payload), the receiver is assumed to rebuild the HEIF "
+         f"boxes ({container_bits} bits per face, against at most {max(mcs_frame_budget(budget, m)[1] for m in table)} "
+         f"stream bits per face)") if cfg["count"] == "payload"
+        else f"the whole HEIF file is charged (count = file), its boxes {container_bits} bits per face",
         f"one transport block per face with a {CRC_BITS}-bit CRC (CRC24A) charged to the budget; detection is "
         "ideal; the stream length is known to the receiver (as 5G's control channel gives the transport block "
         "size) and not charged",
@@ -285,13 +343,18 @@ def cmd_records(args) -> None:
     codec = HEVCIntra(preset=str(cfg["preset"]))
     cache = EncodingCache()
     smallest = smallest_stream_bits(codec, faces, str(cfg["count"]), cache)
+    first = cache.encode(codec, faces[0], codec.quality_range[0])
+    container_bits = 8 * (len(first) - codec.payload_bytes(first))
     out_dir = Path(args.out_dir or paths.fig05_root(profile))
+    fp = fingerprint(profile, FIG05_SEPARATION_KEYS, split=sha256_file(args.split), ids=ids)
+    partial = Partial(args.partial or f"checkpoints/{profile.name}/dgm/fig05_separation", fp)
     n_snr = len(snr_list(profile, "dgm.fig05.snr_db"))
     with tqdm(total=len(SCHEMES) * n_snr, desc="fig05 separation", mininterval=1.0,
               disable=os.environ.get("JSCC_PROGRESS", "1") == "0") as bar:
         for scheme in SCHEMES:
             t0 = time.perf_counter()
-            images, uses, points = transmit(scheme, profile, ids, faces, fallback, codec=codec, cache=cache, bar=bar)
+            images, uses, points = transmit(scheme, profile, ids, faces, fallback, codec=codec, cache=cache, bar=bar,
+                                           partial=partial)
             npz, js = (out_dir / Path(p).name for p in paths.fig05_record(profile, scheme))
             meta = {"scheme": scheme, "label": label(profile, scheme), "profile": profile.name,
                     "seed": int(profile["seed"]), "codec": codec.label, "preset": codec.preset, "count": cfg["count"],
@@ -301,13 +364,17 @@ def cmd_records(args) -> None:
                                        m, float(cfg["target_bler"])), 3)} for m in table],
                     "mean_face": {"split": str(args.split), "part": "train", "faces": n_train},
                     "smallest_stream_bits": smallest, "points": points,
-                    "notes": notes(profile, table, budget, n_train, smallest),
+                    "notes": notes(profile, table, budget, n_train, smallest, container_bits) + [
+                        f"{q['mcs']} (at {q['snr_db']:g} dB) has rate < 1/5, which the exact link lacks; no face "
+                        "fits it, so no link was needed"
+                        for q in points if q["mcs"] and Fraction(q["k"], q["n"]) < MIN_LINK_RATE],
                     "threads": torch.get_num_threads(), "wall_time_s": round(time.perf_counter() - t0, 3)}
             write_record(npz, js, ids=ids, snr_db=[p["snr_db"] for p in points], images=images,
                          channel_uses=uses, max_rho=rho, meta=meta)
             tqdm.write(f"{scheme}: " + ", ".join(
                 f"{p['snr_db']:g} dB ({p['mcs'].split()[0] if p['mcs'] else 'none'}) loss {p['loss_rate']:.2f}"
                 for p in points))
+    partial.clear()
     print(f"wrote {', '.join(s + '.npz/.json' for s in SCHEMES)} to {out_dir} in "
           f"{time.perf_counter() - started:.1f} s")
 
@@ -317,6 +384,8 @@ def main(argv: list[str] | None = None) -> None:
     p = add("records", cmd_records, out=False, data=True)
     p.add_argument("--split", required=True, help="split.json of the face set (the gjscc_split stage)")
     p.add_argument("--out-dir", default=None, help="folder of the three records (default: the profile's fig05 root)")
+    p.add_argument("--partial", default=None, help="folder of finished points, to resume an interrupted run "
+                                                   "(default: checkpoints/<profile>/dgm/fig05_separation)")
     run_stage(parser, argv, (ValueError, FileNotFoundError))
 
 
