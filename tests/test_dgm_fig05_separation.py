@@ -19,7 +19,7 @@ pytest.importorskip("sionna.phy")
 from jscc_core.digital.codecs import HEVCIntra
 from jscc_core.digital.mcs import TS38214_MCS_TABLE, codeword_length, snr_threshold_db
 from jscc_core.digital.rate_control import EncodingCache
-from jscc_core.digital.separation import CRC_BITS, channel_uses_budget, mcs_frame_budget
+from jscc_core.digital.separation import CRC_BITS, channel_uses_budget, mcs_frame_budget, select_for_snr_estimate
 from jscc_core.profiles import ProfileError
 from pipelines.dgm import fig05_separation as f05
 from pipelines.dgm.fig05_record import read_record
@@ -63,12 +63,15 @@ def test_amc_picks_the_fastest_table_entry_whose_threshold_the_estimate_meets(ta
     assert thresholds[chosen.name] <= estimate
     faster = [m for m in table if m.spectral_efficiency > chosen.spectral_efficiency]
     assert all(thresholds[m.name] > estimate for m in faster)
+    assert chosen == select_for_snr_estimate(estimate, table, target_bler=0.1)  # the library's transmitter
 
 
 def test_amc_choices_at_the_figure_snrs(table):
     names = {s: f05.choose_mcs(s, table, 0.1).name.split()[0] for s in (6, 4, 2, 0, -2, -4)}
     assert names == {6: "MCS12", 4: "MCS10", 2: "MCS7", 0: "MCS5", -2: "MCS3", -4: "MCS1"}
     assert f05.choose_mcs(-10.0, table, 0.1) is None  # below MCS 0's threshold nothing is sent
+    with pytest.raises(ValueError, match="100"):
+        f05.choose_mcs(100.0, table, 0.1)
     assert f05.choose_mcs(-4.0, table, 0.01).spectral_efficiency < f05.choose_mcs(-4.0, table, 0.1).spectral_efficiency
 
 

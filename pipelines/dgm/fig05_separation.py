@@ -13,7 +13,7 @@ The MCS table is TS 38.214 Table 5.1.3.1-1 (indices 0-28), each entry with the i
 ``ldpc_k`` when one such codeword fits k, else the largest k_i (12 <= k_i <= 8448) whose codeword of
 ``codeword_length(k_i, R, Q_m) / Q_m`` symbols fits (:func:`amc_table`; then one codeword per face).
 AMC picks the entry of largest spectral efficiency whose BLER threshold at the *estimated* SNR meets
-``target_bler`` (:func:`~jscc_core.digital.separation.select_for_snr_estimate`; the threshold rule
+``target_bler`` (:func:`~jscc_core.digital.mcs.select_mcs`; the threshold rule
 :func:`~jscc_core.digital.mcs.snr_threshold_db` accounts for the short block); below every threshold
 nothing is sent.  The face is HEVC-coded to the largest stream that fits the codewords' bits minus the
 24-bit CRC (HEVC NAL units charged, ``count``), sent at the *actual* SNR through the exact 5G LDPC
@@ -42,7 +42,14 @@ from tqdm.auto import tqdm
 from jscc_core.channels import SNR_DB_RANGE, check_snr_db
 from jscc_core.determinism import seed_everything
 from jscc_core.digital.codecs import HEVCIntra
-from jscc_core.digital.mcs import MCS, TS38214_MCS_TABLE, codeword_length, snr_threshold_db, ts38214_mcs
+from jscc_core.digital.mcs import (
+    MCS,
+    TS38214_MCS_TABLE,
+    codeword_length,
+    select_mcs,
+    snr_threshold_db,
+    ts38214_mcs,
+)
 from jscc_core.digital.rate_control import EncodingCache
 from jscc_core.digital.separation import (
     CRC_BITS,
@@ -50,7 +57,6 @@ from jscc_core.digital.separation import (
     channel_uses_budget,
     evaluate_separation,
     mcs_frame_budget,
-    select_for_snr_estimate,
 )
 from jscc_core.metrics import psnr
 from jscc_core.registry import sha256_file
@@ -109,14 +115,10 @@ def mcs_index(mcs: MCS) -> int:
 
 
 def choose_mcs(estimate_db: float, table: list[MCS], target_bler: float) -> MCS | None:
-    """The MCS AMC picks for an estimated SNR (largest spectral efficiency meeting ``target_bler``),
-    or None when no entry does (nothing is sent)."""
-    try:
-        return select_for_snr_estimate(estimate_db, table, target_bler=target_bler)
-    except ValueError as exc:
-        if "no MCS of the set is usable" in str(exc):
-            return None
-        raise
+    """The MCS AMC picks for an estimated SNR: the largest spectral efficiency of ``table`` whose
+    threshold (:func:`~jscc_core.digital.mcs.snr_threshold_db` at ``target_bler``) the estimate
+    meets, or None when no entry does (nothing is sent)."""
+    return select_mcs(check_snr_db(float(estimate_db)), table, target_bler=target_bler)
 
 
 def estimates_db(profile, scheme: str) -> list[float]:
@@ -151,6 +153,7 @@ def snr_list(profile, key: str) -> list[float]:
 
 
 def label(profile, scheme: str) -> str:
+    """The row's legend: the codec chain and how the SNR estimate relates to the actual SNR."""
     base = "HEVC-intra + 5G LDPC + QAM"
     if scheme == "separation_amc":
         return f"{base}, AMC (SNR_AMC = SNR)"
@@ -300,6 +303,7 @@ def _as_tensor(images: np.ndarray) -> torch.Tensor:
 
 
 def notes(profile, table: list[MCS], budget: int, n_train: int, smallest: list[int], container_bits: int) -> list[str]:
+    """The record's notes: what the baseline stands in for, what is charged, the fitted k, the fallback."""
     cfg = profile.get("dgm.fig05.separation")
     ldpc_k = int(cfg["ldpc_k"])
     short = [f"MCS{mcs_index(m)}: k={m.k}" for m in table if m.k != ldpc_k]
