@@ -68,7 +68,7 @@ from pipelines.dgm.keys import FIG05_SEPARATION_KEYS, fingerprint
 from pipelines.gjscc.common import split_faces
 from pipelines.profile import load
 
-SCHEMES = ("separation_amc", "separation_stale", "separation_fixed")
+SCHEMES = tuple(s for s in paths.FIG05_SCHEMES if s.startswith("separation_"))  # amc, stale, fixed
 #: The exact 5G LDPC link (Sionna) supports code rates k / n >= 1/5 only.
 MIN_LINK_RATE = Fraction(1, 5)
 
