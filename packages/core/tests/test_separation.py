@@ -344,3 +344,38 @@ def test_csv_round_trip_and_cli(exact, crops, tmp_path, capsys):
     error(["--images", str(empty), "--snr", "10"], "no images")
     (empty / "broken.png").write_bytes(b"not a png" * 20)
     error(["--images", str(empty), "--snr", "10"], "broken.png is not a readable image")
+
+
+def test_fallback_image_is_what_a_lost_image_shows(crops, cache):
+    """A per-pixel fallback image (e.g. a data set's mean face) replaces every lost image."""
+    imgs = {k: crops[k] for k in ("kodim23", "kodim01")}
+    mean_face = np.mean([v.astype(float) for v in imgs.values()], axis=0) / 255.0
+    res = evaluate_separation(imgs, codec="hevc", snr_db=[-5.0, 20.0], bandwidth_ratio=RHO, mcs=QPSK12,
+                              mode="exact", seed=3, fallback=mean_face, cache=cache, progress=False)
+    shown = np.rint(mean_face * 255).astype(np.uint8)
+    assert {(r.snr_db, r.status) for r in res} == {(-5.0, "decode_failure"), (20.0, "ok")}
+    for r in res:
+        if r.lost:
+            assert (r.psnr, r.ms_ssim) == pytest.approx(metrics(imgs[r.image_id], shown), abs=1e-5)
+    with pytest.raises(ValueError, match=r"fallback image is \(48, 48, 3\), image kodim23 is \(96, 96, 3\)"):
+        evaluate_separation(imgs, codec="hevc", snr_db=0.0, bandwidth_ratio=RHO, mcs=QPSK12,
+                            fallback=mean_face[:48, :48], progress=False)
+    with pytest.raises(ValueError, match="fallback image must be"):
+        separation._fallback_rgb(mean_face * 2)
+    with pytest.raises(ValueError, match="an \\(H, W, 3\\) image"):
+        separation._fallback_rgb(np.zeros((4, 3)))
+
+
+def test_no_link_is_built_when_nothing_is_sent(crops, cache):
+    """TS 38.214 MCS 0 (R < 1/5) has no exact link; with no stream that fits, every image is no_fit."""
+    from jscc_core.digital.mcs import ts38214_mcs
+
+    img = {"kodim23": crops["kodim23"]}
+    mcs0 = ts38214_mcs(0, k=40)  # 40 information bits: no HEVC stream fits
+    res = evaluate_separation(img, codec="hevc", snr_db=[0.0, 4.0], bandwidth_ratio=RHO, mcs=mcs0,
+                              mode="exact", cache=cache, progress=False)
+    assert [(r.status, r.channel_uses_spent, r.codewords) for r in res] == [("no_fit", 0, 0)] * 2
+    flat = {"flat": np.full((96, 96, 3), 128, np.uint8)}  # a stream that fits needs the link, which refuses
+    with pytest.raises(ValueError, match="coderate"):
+        evaluate_separation(flat, codec="hevc", snr_db=0.0, bandwidth_ratio=RHO, mcs=ts38214_mcs(0, k=1600),
+                            mode="exact", count="payload", cache=cache, progress=False)

@@ -34,7 +34,9 @@ decoded); the received stream makes the codec raise
 (a stream that was delivered with undetected bit errors and still decodes counts as ``"ok"``
 with the damaged image's metrics). A lost image is shown as what a receiver shows with no data:
 a constant image of the ``fallback`` colour (RGB in [0, 1], e.g. the data set's per-channel
-mean, :func:`mean_colour`; default mid-grey 0.5), quantised to 8 bits like every reconstruction.
+mean, :func:`mean_colour`; default mid-grey 0.5), or the ``fallback`` image itself when it is an
+(H, W, 3) array in [0, 1] of the images' size (e.g. a data set's per-pixel mean face), quantised
+to 8 bits like every reconstruction.
 PSNR and MS-SSIM (:mod:`jscc_core.metrics`) are those of what the receiver shows.
 
 Link modes: ``"exact"`` sends every codeword through
@@ -342,7 +344,17 @@ def mean_colour(images: ImagesLike) -> tuple[float, float, float]:
 
 
 def _fallback_rgb(fallback) -> np.ndarray:
-    c = np.broadcast_to(np.asarray(0.5 if fallback is None else fallback, dtype=float), (3,)).copy()
+    """uint8 (3,) colour, or uint8 (H, W, 3) image, a lost image is shown as (module docstring)."""
+    a = np.asarray(0.5 if fallback is None else fallback, dtype=float)
+    if a.ndim == 3:
+        if a.shape[-1] != 3 or not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 1:
+            raise ValueError(f"a fallback image must be (H, W, 3) in [0, 1], got shape {a.shape}, "
+                             f"range [{a.min():g}, {a.max():g}]")
+        return np.rint(a * 255.0).astype(np.uint8)
+    if a.ndim > 1 or a.size not in (1, 3):
+        raise ValueError(f"fallback must be a colour in [0, 1] (scalar or RGB) or an (H, W, 3) image, "
+                         f"got shape {a.shape}")
+    c = np.broadcast_to(a, (3,)).copy()
     if not np.all(np.isfinite(c)) or c.min() < 0 or c.max() > 1:
         raise ValueError(f"fallback must be a colour in [0, 1] (scalar or RGB), got {fallback!r}")
     return np.rint(c * 255.0).astype(np.uint8)
@@ -444,7 +456,8 @@ def evaluate_separation(
     :data:`~jscc_core.digital.mcs.AWGN_ENVELOPE`), an MCS name (:func:`parse_mcs`) or a list of these.
     ``mode``: "exact" (BP-decoded 5G LDPC link) or "abstraction" (``bler_tables``: a
     :class:`BlerTable`, a list, or a mapping, matched to MCSs by code (bits/symbol, k, n)).
-    ``fallback``: colour (RGB in [0, 1] or a grey level) shown for a lost image; default 0.5.
+    ``fallback``: colour (RGB in [0, 1] or a grey level), or an (H, W, 3) image in [0, 1] of the
+    images' size, shown for a lost image; default 0.5.
     ``count``: "file" or "payload" (:func:`fit_to_budget`). ``cache``: an
     :class:`EncodingCache` to share encodings across calls. ``num_iter``: max BP iterations.
     ``workers`` > 1: source coding (every budget of an image, in one job per image) runs in that
@@ -489,7 +502,13 @@ def evaluate_separation(
     if workers is not None and int(workers) < 1:
         raise ValueError(f"workers must be >= 1, got {workers!r}")
     cache = EncodingCache() if cache is None else cache
-    receiver = _Receiver(codec, imgs, _fallback_rgb(fallback))
+    shown = _fallback_rgb(fallback)
+    if shown.ndim == 3:
+        wrong = [i for i, img in zip(ids, imgs) if img.shape != shown.shape]
+        if wrong:
+            raise ValueError(f"the fallback image is {shown.shape}, image {wrong[0]} is "
+                             f"{imgs[ids.index(wrong[0])].shape}: a fallback image must have every image's size")
+    receiver = _Receiver(codec, imgs, shown)
     ctx = _Context(codec, ids, imgs, receiver, cache, count, int(seed), {})
     out: list[ImageResult] = []
     with _progress_bar(progress, f"separation {codec.name}") as bar:
@@ -613,14 +632,14 @@ def _evaluate_mcs(ctx: _Context, rho: float, mcs: MCS, snrs: list, mode: str, ta
 
     code = f"{mcs.bits_per_symbol}/{mcs.k}/{mcs.n}"
     seeds = [_derived_seed(ctx.seed, mode, float(rho), code, float(snr)) for snr in snrs]
-    if mode == "exact":
+    if mode == "exact" and groups:  # no link when nothing is sent (every image no_fit)
         import torch
 
         from .ldpc import link_for  # loads Sionna: only exact mode pays for it
 
         link = link_for(mcs, num_iter)
         gens = [torch.Generator().manual_seed(s) for s in seeds]
-    else:
+    elif mode != "exact":
         table = tables[_code_key(mcs)]
         rngs = [np.random.default_rng(s) for s in seeds]
 
