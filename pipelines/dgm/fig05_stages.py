@@ -12,6 +12,7 @@ from pipelines.dgm.keys import (
     FIG05_FACE_KEYS,
     FIG05_FIGURE_KEYS,
     FIG05_SCORE_KEYS,
+    FIG05_SEPARATION_KEYS,
     present,
 )
 from pipelines.gjscc import paths as gjscc_paths
@@ -22,6 +23,11 @@ from pipelines.stage import PYTHON, Stage, figure_outs
 RECORD = ("pipelines/dgm/fig05_record.py", "pipelines/dgm/keys.py", "pipelines/dgm/paths.py",
           "pipelines/gjscc/common.py", "pipelines/gjscc/data.py")
 DEEPJSCC_CODE = ("pipelines/dgm/fig05_deepjscc.py", "pipelines/gjscc/evaluate.py") + RECORD + gjscc_stages.MODEL_CODE
+DIGITAL = "packages/core/src/jscc_core/digital"
+SEPARATION_CODE = ("pipelines/dgm/fig05_separation.py", f"{DIGITAL}/codecs.py", f"{DIGITAL}/mcs.py",
+                   f"{DIGITAL}/ldpc.py", f"{DIGITAL}/rate_control.py", f"{DIGITAL}/separation.py",
+                   "packages/core/src/jscc_core/channels.py") + RECORD
+SEPARATION_SCHEMES = ("separation_amc", "separation_stale", "separation_fixed")
 SCORE_CODE = ("pipelines/dgm/fig05_scores.py", "pipelines/gjscc/evaluate.py") + RECORD + gjscc_stages.METRIC_CODE
 FIGURE_CODE = ("pipelines/dgm/fig05.py", "pipelines/dgm/paper_values.yaml", "pipelines/figures",
                "packages/core/src/jscc_core/results.py") + RECORD
@@ -52,7 +58,12 @@ def stages(profile, profile_ref: str) -> list[Stage]:
     add("deepjscc", f"{PYTHON} -m pipelines.dgm.fig05_deepjscc evaluate {args} --split {split} --model {model} "
                     f"--out {record[0]}",
         DEEPJSCC_CODE + faces + model_files, record, FIG05_FACE_KEYS + FIG05_DEEPJSCC_KEYS, runtime["evaluate"])
-    records = [record]
+    separation = [paths.fig05_record(profile, s) for s in SEPARATION_SCHEMES]
+    add("separation", f"{PYTHON} -m pipelines.dgm.fig05_separation records {args} --split {split} "
+                      f"--out-dir {paths.fig05_root(profile)}",
+        SEPARATION_CODE + faces, tuple(p for r in separation for p in r), FIG05_SEPARATION_KEYS,
+        runtime["separation"])
+    records = separation + [record]
     _scores_and_figure(profile, profile_ref, records, split, faces, runtime, add)
     return out
 
