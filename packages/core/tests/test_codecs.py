@@ -15,9 +15,11 @@ from jscc_core.digital.codecs import (
     CorruptBitstreamError,
     HEVCIntra,
     ImageCodec,
+    Rescaled,
+    _child,
     get_codec,
 )
-from jscc_core.digital.rate_control import EncodingCache, RateControlResult, encode_many, fit_to_budget
+from jscc_core.digital.rate_control import EncodingCache, RateControlResult, counted_bytes, encode_many, fit_to_budget
 from kodak_images import kodak_crop
 
 
@@ -145,6 +147,72 @@ def test_hevc_payload_excludes_the_heif_container(synthetic):
     assert get_codec("jpeg2000").payload_bytes(b"abc") == 3
     with pytest.raises(CorruptBitstreamError):
         codec.payload_bytes(b"not a heif file")
+
+
+def test_hevc_slice_is_the_file_tail_after_parameter_sets_that_do_not_change(synthetic):
+    """count="slice": the coded slice NAL unit(s) are the file's tail; the rest (HEIF boxes,
+    hvcC with VPS/SPS/PPS, the NAL length field) is the same for every image of one size and
+    every quality, up to the length fields that the stream length fixes."""
+    codec = HEVCIntra(preset="medium")
+    small = synthetic[:32, :32]
+    other = synthetic_image(32, 32, seed=5)[::-1].copy()
+    heads = {}
+    for name, img in (("a", small), ("b", other)):
+        for q in (0, 20):
+            data = codec.encode(img, q)
+            n = codec.slice_bytes(data)
+            sets, nal_units, mdat_end = codec._nal_layout(data)
+            assert len(nal_units) == 1 and mdat_end == len(data)  # x265: one slice, mdat last
+            start, size = nal_units[0]
+            assert n == size == len(data) - start and codec.payload_bytes(data) == n + sum(sets)
+            assert (data[start] >> 1) & 0x3F in (19, 20)  # an IDR slice segment NAL unit
+            head, tail = data[:-n], data[-n:]
+            assert np.array_equal(codec.decode(head + tail, img.shape), codec.decode(data, img.shape))
+            # what the receiver holds: the header; its only fields that depend on the stream are the
+            # 4-byte lengths the receiver knows from n: iloc's extent (n + 4, the box's last field),
+            # the mdat box size (n + 12) and the NAL length (n). Zeroed, the header is the same for
+            # every image of the size and every quality.
+            meta = _child(head, 0, len(head), b"meta")
+            iloc_end = _child(head, meta[0] + 4, meta[1], b"iloc")[1]
+            windows = {iloc_end - 4: n + 4, len(head) - 12: n + 12, len(head) - 4: n}
+            masked = bytearray(head)
+            for at, value in windows.items():
+                assert head[at:at + 4] == value.to_bytes(4, "big")
+                masked[at:at + 4] = bytes(4)
+            heads[name, q] = bytes(masked)
+    assert len(set(heads.values())) == 1
+    assert counted_bytes(codec, data, "slice") == codec.slice_bytes(data) < counted_bytes(codec, data, "payload")
+    with pytest.raises(CorruptBitstreamError):
+        codec.slice_bytes(b"not a heif file")
+    with pytest.raises(ValueError, match="count='slice' is HEVC-only"):
+        get_codec("jpeg2000").slice_bytes(get_codec("jpeg2000").encode(small, 50))
+    with pytest.raises(ValueError, match="count must be one of 'file', 'payload', 'slice', got 'nal'"):
+        counted_bytes(codec, data, "nal")
+
+
+def test_rescaled_codes_a_smaller_picture_and_decodes_to_full_size(synthetic):
+    hevc = HEVCIntra(preset="medium")
+    img = synthetic[:64, :64]
+    half = Rescaled(hevc, 2)
+    assert half.name == "hevc_down2" and Rescaled(hevc, 1).name == "hevc" and "1/2 size" in half.label
+    assert half.key != Rescaled(hevc, 4).key != hevc.key  # caches keep the factors apart
+    small = half.downsample(img)
+    assert small.shape == (32, 32, 3)
+    assert np.allclose(small, img.reshape(32, 2, 32, 2, 3).mean(axis=(1, 3)), atol=1)  # area averaging
+    data = half.encode(img, 30)
+    assert data == hevc.encode(small, 30) and half.slice_bytes(data) == hevc.slice_bytes(data)
+    out = half.decode(data, img.shape)
+    assert out.shape == (64, 64, 3) and out.dtype == np.uint8
+    assert psnr(img, out) > 20 and psnr(img, out) < psnr(img, hevc.decode(hevc.encode(img, 30), img.shape))
+    assert np.array_equal(Rescaled(hevc, 1).decode(hevc.encode(img, 30), img.shape),
+                          hevc.decode(hevc.encode(img, 30), img.shape))
+    assert hevc.slice_bytes(Rescaled(hevc, 4).encode(img, 10)) < hevc.slice_bytes(hevc.encode(img, 10))
+    with pytest.raises(ValueError, match="60x60 is not a multiple of the factor 8"):
+        Rescaled(hevc, 8).encode(img[:60, :60], 10)
+    with pytest.raises(ValueError, match="factor must be an int >= 1, got 0"):
+        Rescaled(hevc, 0)
+    with pytest.raises(CorruptBitstreamError):
+        half.decode(data[:-5], img.shape)
 
 
 def test_hevc_10_bit(natural):
@@ -340,6 +408,18 @@ def test_rate_control_impossible_budget(synthetic):
         fit_to_budget(get_codec("jpeg2000"), synthetic, float("nan"))
     with pytest.raises(ValueError):
         fit_to_budget(get_codec("jpeg2000"), synthetic, 1000, count="container")
+
+
+def test_slice_counting_fits_more_hevc_quality_than_payload_counting(synthetic):
+    codec = HEVCIntra(preset="medium")
+    img = synthetic[:32, :32]
+    budget = 8 * (codec.payload_bytes(codec.encode(img, 0)) + 20)
+    by_payload = fit_to_budget(codec, img, budget, count="payload")
+    by_slice = fit_to_budget(codec, img, budget, count="slice")
+    assert by_slice.bits <= budget and by_slice.bits == 8 * codec.slice_bytes(by_slice.data)
+    assert by_slice.quality > by_payload.quality and by_slice.count == "slice"
+    with pytest.raises(ValueError, match="HEVC-only"):
+        fit_to_budget(get_codec("jpeg2000"), img, 4000, count="slice")
 
 
 def test_payload_counting_fits_more_hevc_quality_than_file_counting(synthetic):

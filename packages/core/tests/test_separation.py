@@ -379,3 +379,39 @@ def test_no_link_is_built_when_nothing_is_sent(crops, cache):
     with pytest.raises(ValueError, match="coderate"):
         evaluate_separation(flat, codec="hevc", snr_db=0.0, bandwidth_ratio=RHO, mcs=ts38214_mcs(0, k=1600),
                             mode="exact", count="payload", cache=cache, progress=False)
+
+
+def test_slice_count_sends_the_slice_and_the_receiver_reassembles_the_file(monkeypatch):
+    """count="slice": the sent bytes are the file's tail holding the slice NAL unit; the receiver
+    puts the header it holds (container, parameter sets, length fields) before them and decodes
+    the original file."""
+    from jscc_core.digital.codecs import HEVCIntra
+    from jscc_core.digital.mcs import ts38214_mcs
+
+    mcs9 = ts38214_mcs(9, k=1600)  # QPSK, R = 679/1024: 1207 symbols within the 2764 of rho = 0.1
+
+    y, x = np.mgrid[0:96, 0:96]
+    img = np.stack([120 + 60 * np.sin(x / 7.0), 40 + x, 200 - y], axis=-1).astype(np.uint8)
+    codec, cache, seen = HEVCIntra(preset="medium"), EncodingCache(), []
+    receive = separation._Receiver.receive
+
+    def spy(self, i, quality, sent, received):
+        seen.append((quality, sent, received))
+        return receive(self, i, quality, sent, received)
+
+    monkeypatch.setattr(separation._Receiver, "receive", spy)
+    by = {count: evaluate_separation({"x": img}, codec=codec, snr_db=20.0, bandwidth_ratio=0.1, mcs=mcs9,
+                                     mode="exact", count=count, cache=cache, progress=False)[0]
+          for count in ("payload", "slice")}
+    r = by["slice"]
+    data = cache.encode(codec, img, r.quality)
+    assert r.status == "ok" and r.stream_bits == 8 * codec.slice_bytes(data)
+    assert r.codewords == -(-(r.stream_bits + CRC_BITS) // mcs9.k)  # only the slice and its CRC are framed
+    assert r.quality > by["payload"].quality  # the parameter sets' bits go to the picture instead
+    quality, reassembled, received = seen[-1]
+    assert quality == r.quality and reassembled == received == data  # header + sent tail == the file
+    shown = codec.decode(reassembled, img.shape)
+    assert (r.psnr, r.ms_ssim) == pytest.approx(metrics(img, shown), abs=1e-5)
+    with pytest.raises(ValueError, match="HEVC-only"):
+        evaluate_separation({"x": img}, codec="jpeg2000", snr_db=20.0, bandwidth_ratio=0.1, mcs=mcs9,
+                            count="slice", progress=False)

@@ -24,8 +24,13 @@ Codecs (:func:`get_codec`):
 * ``"jpeg2000"`` - :class:`JPEG2000`: OpenJPEG through Pillow, a raw J2K codestream
   (no JP2 container), 9/7 wavelet with the RGB->YCbCr component transform.
 
+:class:`Rescaled` wraps a codec to code the image at 1/factor of its size (area down, bicubic up).
+
 What is counted as bits: ``len(data)``, the whole file, unless a caller asks for
-:meth:`ImageCodec.payload_bytes` (see :mod:`jscc_core.digital.rate_control`).
+:meth:`ImageCodec.payload_bytes` (the coded image without its container: for HEVC the NAL units,
+parameter sets included) or :meth:`ImageCodec.slice_bytes` (HEVC only: the coded slice NAL
+units alone, the file's tail; the parameter sets and container are assumed known at the
+receiver); see :mod:`jscc_core.digital.rate_control`.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ __all__ = [
     "ImageCodec",
     "HEVCIntra",
     "JPEG2000",
+    "Rescaled",
     "CODEC_NAMES",
     "get_codec",
     "check_image",
@@ -156,6 +162,13 @@ class ImageCodec(ABC):
         """Bytes of the coded image without container overhead; ``len(data)`` by default."""
         return len(data)
 
+    def slice_bytes(self, data: BytesLike) -> int:
+        """Bytes of the coded picture alone, the stream's tail after everything a receiver configured
+        for the image size and encoder settings already holds. Only HEVC has such a split
+        (:meth:`HEVCIntra.slice_bytes`); other codecs raise ``ValueError``."""
+        raise ValueError(f"{self.name}: count='slice' is HEVC-only (it charges the HEVC slice NAL units "
+                         f"without the parameter sets); {self.label} has no such split, use 'file' or 'payload'")
+
     @property
     def qualities(self) -> range:
         lo, hi = self.quality_range
@@ -214,7 +227,8 @@ class HEVCIntra(ImageCodec):
     image with these settings (measured), whatever the image size. BPG's own header is a few
     bytes (and it shortens the parameter sets), so counting the file is conservative against BPG
     by ~2500 bits per image: ~0.006 bpp on a 768x512 Kodak image, but 0.15 bpp on a 128x128
-    crop and 2.4 bpp on a 32x32 CIFAR image. The HEVC stream alone is :meth:`payload_bytes`.
+    crop and 2.4 bpp on a 32x32 CIFAR image. The HEVC stream alone is :meth:`payload_bytes`; the
+    coded slice alone, without the parameter sets, :meth:`slice_bytes`.
     """
 
     chroma: Literal["444", "420"] = "444"
@@ -307,8 +321,36 @@ class HEVCIntra(ImageCodec):
         the same picture would carry (BPG adds a header of a few bytes). Raises
         :class:`CorruptBitstreamError` if ``data`` is not a HEIF file as :meth:`encode` writes.
         """
+        parameter_sets, nal_units, _ = self._nal_layout(data)
+        return sum(parameter_sets) + sum(n for _, n in nal_units)
+
+    def slice_bytes(self, data: BytesLike) -> int:
+        """Bytes of the coded picture's NAL units in ``mdat`` (the slice segment(s)), which are the
+        file's tail: ``data[-slice_bytes(data):]`` is the content of the first NAL unit onwards.
+
+        The rest of the file - the HEIF boxes and the ``hvcC`` record with the parameter sets
+        (VPS, SPS, PPS; identical for every image of one size and encoder setting, whatever the
+        quality: tested) and the first NAL unit's length field - is what a receiver configured
+        for the image size and encoder settings holds or rebuilds from the stream length (which
+        fixes the ``mdat`` size, the ``iloc`` extent and the length field). x265 writes one slice
+        per picture, so this is that NAL unit alone; were there more, the length fields between
+        them would be counted too (they lie inside the tail). Raises
+        :class:`CorruptBitstreamError` if ``data`` is not a HEIF file as :meth:`encode` writes or
+        its ``mdat`` is not at the end.
+        """
+        data = _as_bytes(data)
+        _, nal_units, mdat_end = self._nal_layout(data)
+        if not nal_units:
+            raise CorruptBitstreamError(self.name, "mdat holds no NAL unit")
+        if mdat_end != len(data):
+            raise CorruptBitstreamError(self.name, f"mdat ends at byte {mdat_end} of {len(data)}: not the tail")
+        return len(data) - nal_units[0][0]
+
+    def _nal_layout(self, data: BytesLike) -> tuple[list[int], list[tuple[int, int]], int]:
+        """(parameter-set NAL sizes, (start, size) of each coded-picture NAL unit's content in
+        ``mdat``, end of ``mdat``); :class:`CorruptBitstreamError` if the boxes do not parse."""
         try:
-            return _heif_hevc_nal_bytes(_as_bytes(data))
+            return _heif_hevc_nal_layout(_as_bytes(data))
         except (ValueError, struct.error, IndexError) as exc:
             raise CorruptBitstreamError(self.name, f"cannot parse HEIF boxes: {exc}") from exc
 
@@ -339,32 +381,32 @@ def _child(buf: bytes, start: int, end: int, typ: bytes) -> tuple[int, int]:
     raise ValueError(f"no {typ.decode()!r} box")
 
 
-def _heif_hevc_nal_bytes(buf: bytes) -> int:
+def _heif_hevc_nal_layout(buf: bytes) -> tuple[list[int], list[tuple[int, int]], int]:
     meta_s, meta_e = _child(buf, 0, len(buf), b"meta")
     iprp = _child(buf, meta_s + 4, meta_e, b"iprp")  # meta is a full box: skip version/flags
     ipco = _child(buf, *iprp, b"ipco")
     s, e = _child(buf, *ipco, b"hvcC")
     rec = buf[s:e]
     length_size = (rec[21] & 0x3) + 1
-    total, p = 0, 23
+    parameter_sets, p = [], 23
     for _ in range(rec[22]):  # arrays of parameter-set NAL units
         (count,) = struct.unpack_from(">H", rec, p + 1)
         p += 3
         for _ in range(count):
             (n,) = struct.unpack_from(">H", rec, p)
             p += 2 + n
-            total += n
+            parameter_sets.append(n)
     if p > len(rec):
         raise ValueError("hvcC record overruns its box")
     s, e = _child(buf, 0, len(buf), b"mdat")
-    p = s
+    nal_units, p = [], s
     while p < e:  # length-prefixed NAL units of the coded picture
         n = int.from_bytes(buf[p:p + length_size], "big")
+        nal_units.append((p + length_size, n))
         p += length_size + n
-        total += n
     if p != e:
         raise ValueError("NAL units overrun the mdat box")
-    return total
+    return parameter_sets, nal_units, e
 
 
 # --------------------------------------------------------------------------- JPEG2000
@@ -485,6 +527,82 @@ def _strip_j2k_comments(code: bytes) -> bytes:
         p += 2 + length
     out.append(code[p:])
     return b"".join(out)
+
+
+# --------------------------------------------------------------------------- rescaling
+
+
+@dataclass(frozen=True)
+class Rescaled(ImageCodec):
+    """``inner`` applied to the image downsampled by an integer ``factor``; decoded and upsampled back.
+
+    The sender shrinks the (H, W, 3) image to (H / factor, W / factor) by area averaging (Pillow
+    ``Image.BOX``: each output pixel is the mean of a factor x factor block) and codes it with
+    ``inner``; the receiver decodes the small picture and upsamples it bicubically (Pillow
+    ``Image.BICUBIC``) to (H, W). H and W must be multiples of ``factor``. ``factor`` = 1 is
+    ``inner`` itself. The factor is not in the stream: both ends must agree on it (e.g. by a
+    design rule per bit budget). Counting (:meth:`payload_bytes`, :meth:`slice_bytes`) is
+    ``inner``'s on the small picture's stream; ``name`` and ``key`` carry the factor, so
+    encoding caches keep the factors apart.
+    """
+
+    inner: ImageCodec
+    factor: int = 1
+
+    def __post_init__(self):
+        if not isinstance(self.inner, ImageCodec):
+            raise TypeError(f"Rescaled: inner must be an ImageCodec, got {type(self.inner).__name__}")
+        if isinstance(self.factor, bool) or not isinstance(self.factor, (int, np.integer)) or self.factor < 1:
+            raise ValueError(f"Rescaled: factor must be an int >= 1, got {self.factor!r}")
+
+    @property
+    def name(self) -> str:
+        return self.inner.name if self.factor == 1 else f"{self.inner.name}_down{self.factor}"
+
+    @property
+    def label(self) -> str:
+        return self.inner.label if self.factor == 1 else \
+            f"{self.inner.label} at 1/{self.factor} size (area down, bicubic up)"
+
+    @property
+    def quality_range(self) -> tuple[int, int]:
+        return self.inner.quality_range
+
+    def small_shape(self, shape: Sequence[int]) -> tuple[int, int]:
+        """(H / factor, W / factor) of a full-size (H, W[, 3]); ``ValueError`` if not divisible."""
+        h, w = _expected_hw(shape)
+        if h % self.factor or w % self.factor:
+            raise ValueError(f"{self.name}: image {h}x{w} is not a multiple of the factor {self.factor}")
+        return h // self.factor, w // self.factor
+
+    def downsample(self, image: np.ndarray) -> np.ndarray:
+        """The sender's (H / factor, W / factor, 3) picture (area averaging)."""
+        from PIL import Image
+
+        img = check_image(image)
+        h, w = self.small_shape(img.shape)
+        if self.factor == 1:
+            return img
+        return np.asarray(Image.fromarray(img, mode="RGB").resize((w, h), Image.BOX), dtype=np.uint8)
+
+    def encode(self, image: np.ndarray, quality: int) -> bytes:
+        return self.inner.encode(self.downsample(image), quality)
+
+    def decode(self, data: BytesLike, shape: Sequence[int]) -> np.ndarray:
+        """The full-size (H, W, 3) picture; ``shape`` is the full size."""
+        from PIL import Image
+
+        h, w = _expected_hw(shape)
+        small = self.inner.decode(data, self.small_shape((h, w)))
+        if self.factor == 1:
+            return small
+        return np.asarray(Image.fromarray(small, mode="RGB").resize((w, h), Image.BICUBIC), dtype=np.uint8)
+
+    def payload_bytes(self, data: BytesLike) -> int:
+        return self.inner.payload_bytes(data)
+
+    def slice_bytes(self, data: BytesLike) -> int:
+        return self.inner.slice_bytes(data)
 
 
 # --------------------------------------------------------------------------- registry

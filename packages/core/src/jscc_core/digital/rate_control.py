@@ -23,8 +23,12 @@ Rules:
   containers included (HEIF boxes for HEVC; conservative against BPG). ``count="payload"``
   charges :meth:`ImageCodec.payload_bytes` (the HEVC NAL units alone), which assumes the
   receiver rebuilds the container from what it already knows (image size, codec settings), as
-  BPG's few-byte header nearly does; say so in the figure when using it. ``data`` is always the
-  full decodable stream.
+  BPG's few-byte header nearly does; say so in the figure when using it. ``count="slice"``
+  (HEVC only) charges :meth:`ImageCodec.slice_bytes`, the coded slice NAL unit(s) alone: the
+  receiver is assumed to hold the parameter sets (VPS, SPS, PPS) and the container for the image
+  size and encoder settings as well (they do not change from image to image or with the
+  quality), as a link configured for one picture format would; say so too. ``data`` is always
+  the full decodable stream. :func:`counted_bytes` is the one place these modes are applied.
 
 Encodings are cached per (codec settings, image hash, quality) in an :class:`EncodingCache`;
 pass one cache to several calls (e.g. a sweep of budgets for the same image, one per SNR) to
@@ -44,9 +48,28 @@ import numpy as np
 
 from .codecs import ImageCodec, check_image, image_digest
 
-__all__ = ["Count", "RateControlResult", "EncodingCache", "fit_to_budget", "fit_budgets", "encode_many"]
+__all__ = ["Count", "COUNTS", "check_count", "counted_bytes", "RateControlResult", "EncodingCache", "fit_to_budget",
+           "fit_budgets", "encode_many"]
 
-Count = Literal["file", "payload"]
+Count = Literal["file", "payload", "slice"]
+COUNTS = ("file", "payload", "slice")
+
+
+def check_count(count) -> str:
+    """``count`` if it is one of :data:`COUNTS`, else ``ValueError`` naming it."""
+    if count not in COUNTS:
+        raise ValueError(f"count must be one of {', '.join(repr(c) for c in COUNTS)}, got {count!r}")
+    return count
+
+
+def counted_bytes(codec: ImageCodec, data: bytes, count: Count) -> int:
+    """The bytes of ``data`` that ``count`` charges: the whole stream ("file"), the codec's
+    payload ("payload", :meth:`ImageCodec.payload_bytes`) or the coded slice ("slice",
+    :meth:`ImageCodec.slice_bytes`, HEVC only)."""
+    check_count(count)
+    if count == "file":
+        return len(data)
+    return codec.payload_bytes(data) if count == "payload" else codec.slice_bytes(data)
 
 
 @dataclass(frozen=True)
@@ -113,8 +136,7 @@ def fit_to_budget(codec: ImageCodec, image: np.ndarray, budget_bits: float, *, c
     ``cache`` may be shared between calls; ``local_search`` (>= 0) is the number of qualities
     above the first failing one that are also tried (non-monotone rate curves).
     """
-    if count not in ("file", "payload"):
-        raise ValueError(f"count must be 'file' or 'payload', got {count!r}")
+    check_count(count)
     if int(local_search) < 0:
         raise ValueError(f"local_search must be >= 0, got {local_search}")
     budget = _check_budget(budget_bits)
@@ -128,8 +150,7 @@ def fit_to_budget(codec: ImageCodec, image: np.ndarray, budget_bits: float, *, c
     def measure(q: int) -> int:
         if q not in tested:
             data = cache.encode(codec, img, q, digest)
-            counted = len(data) if count == "file" else codec.payload_bytes(data)
-            tested[q] = (data, 8 * counted)
+            tested[q] = (data, 8 * counted_bytes(codec, data, count))
         return tested[q][1]
 
     # Invariant: `good` fits (or is the virtual lo - 1), `bad` does not (or is the virtual hi + 1).

@@ -50,10 +50,14 @@ when other points are added. Cost: each image is encoded once per budget (an
 per (image, MCS) and reused at every SNR, and the codewords of many images go through one link
 call per SNR (at most ``max_codewords_per_call``).
 
-``count="payload"`` (rate control charging the HEVC NAL units only) puts the last
-``stream_bits / 8`` bytes of the file on the channel (HEIF's ``mdat`` with the coded slice is at
-the end) and assumes the receiver rebuilds the container bytes before them; ``"file"`` (default)
-sends the whole file.
+What is sent: ``"file"`` (default) sends the whole file. Otherwise the last ``stream_bits / 8``
+bytes of the file go on the channel and the receiver is assumed to rebuild the bytes before them
+(the header) and decodes header + received bytes: ``count="payload"`` (rate control charging
+the HEVC NAL units, parameter sets included) assumes it rebuilds the HEIF container;
+``count="slice"`` (the coded slice NAL unit(s) only,
+:meth:`~jscc_core.digital.codecs.HEVCIntra.slice_bytes`) assumes it holds the parameter sets
+(VPS, SPS, PPS) and the container for the image size and encoder settings, and the tail sent is
+exactly the slice (HEIF's ``mdat`` is the file's last box).
 
 :func:`envelope` picks, at each operating point, the MCS with the best mean metric (NTSCC
 Fig. 12(a,b): "the envelope of the best performing configurations", a genie choice knowing the
@@ -86,7 +90,7 @@ from ..channels import SNR_DB_RANGE, check_snr_db
 from ..images import IMAGE_SUFFIXES, load_folder
 from .codecs import CODEC_NAMES, CorruptBitstreamError, ImageCodec, check_image, get_codec
 from .mcs import AWGN_ENVELOPE, MCS, NTSCC_BPG_LDPC, select_mcs, ts38214_mcs
-from .rate_control import EncodingCache, RateControlResult, fit_budgets
+from .rate_control import COUNTS, EncodingCache, RateControlResult, check_count, fit_budgets
 
 __all__ = [
     "CRC_BITS",
@@ -458,7 +462,7 @@ def evaluate_separation(
     :class:`BlerTable`, a list, or a mapping, matched to MCSs by code (bits/symbol, k, n)).
     ``fallback``: colour (RGB in [0, 1] or a grey level), or an (H, W, 3) image in [0, 1] of the
     images' size, shown for a lost image; default 0.5.
-    ``count``: "file" or "payload" (:func:`fit_to_budget`). ``cache``: an
+    ``count``: "file", "payload" or "slice" (:func:`fit_to_budget`; "slice" is HEVC-only). ``cache``: an
     :class:`EncodingCache` to share encodings across calls. ``num_iter``: max BP iterations.
     ``workers`` > 1: source coding (every budget of an image, in one job per image) runs in that
     many processes, with the same streams as the sequential run; ``cache`` is then not used.
@@ -467,8 +471,7 @@ def evaluate_separation(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if count not in ("file", "payload"):
-        raise ValueError(f"count must be 'file' or 'payload', got {count!r}")
+    check_count(count)
     if int(max_codewords_per_call) < 1:
         raise ValueError(f"max_codewords_per_call must be >= 1, got {max_codewords_per_call!r}")
     codec = get_codec(codec) if isinstance(codec, str) else codec
@@ -594,7 +597,7 @@ def _evaluate_mcs(ctx: _Context, rho: float, mcs: MCS, snrs: list, mode: str, ta
         _, budget = mcs_frame_budget(k, mcs)
         rc = ctx.fit(i, budget)
         if rc.fits:
-            cut = len(rc.data) - rc.bits // 8  # "payload": bytes before the counted tail are not sent
+            cut = len(rc.data) - rc.bits // 8  # "payload", "slice": bytes before the counted tail are not sent
             header, sent = rc.data[:cut], rc.data[cut:]
             frame = frame_bits(sent, mcs.k)
             assert len(frame) * mcs.num_symbols <= k
@@ -911,8 +914,9 @@ def main(argv: Optional[Sequence[str]] = None) -> list[ImageResult]:
                    help="BLER table JSON file(s) (jscc_core.digital.abstraction), needed by --mode abstraction")
     p.add_argument("--out", type=Path, help="per-image CSV to write")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--count", choices=("file", "payload"), default="file",
-                   help="bits charged for a stream: whole file (default) or HEVC NAL units only")
+    p.add_argument("--count", choices=COUNTS, default="file",
+                   help="bits charged for a stream: whole file (default), HEVC NAL units (payload) or "
+                        "the HEVC slice alone (slice)")
     p.add_argument("--fallback", default="grey",
                    help="what a lost image shows: 'grey' (0.5), 'mean' (the images' mean colour) or R,G,B in [0,1]")
     p.add_argument("--num-iter", type=int, default=20, help="max BP iterations (exact mode)")
