@@ -1,6 +1,7 @@
 """Fig. 5's separation rows (pipelines/dgm/fig05_separation.py): the TS 38.214 table fitted to a
-face's budget, AMC's choice for an estimated SNR, the bandwidth accounting, the mean-face fallback
-and the stage's errors.  Real faces from the data mirror (JSCC_DATA_MIRROR); skipped without it."""
+face's budget, AMC's choice for an estimated SNR, the resolution per MCS, the bandwidth accounting,
+the mean-face fallback and the stage's errors.  Real faces from the data mirror (JSCC_DATA_MIRROR); skipped
+without it."""
 from __future__ import annotations
 
 import json
@@ -16,9 +17,9 @@ from hypothesis import strategies as st
 pytest.importorskip("pillow_heif")
 pytest.importorskip("sionna.phy")
 
-from jscc_core.digital.codecs import HEVCIntra
+from jscc_core.digital.codecs import HEVCIntra, Rescaled
 from jscc_core.digital.mcs import TS38214_MCS_TABLE, codeword_length, snr_threshold_db
-from jscc_core.digital.rate_control import EncodingCache
+from jscc_core.digital.rate_control import EncodingCache, fit_to_budget
 from jscc_core.digital.separation import CRC_BITS, channel_uses_budget, mcs_frame_budget, select_for_snr_estimate
 from jscc_core.profiles import ProfileError
 from pipelines.dgm import fig05_separation as f05
@@ -52,6 +53,9 @@ def test_fitted_k_is_the_largest_codeword_within_the_budget(table):
     assert [f05.mcs_index(m) for m in big if m.k == 4096] == list(range(11, 29))
     assert all(m.k < 4096 and m.num_symbols <= 3000 for m in big if f05.mcs_index(m) < 11)
     assert f05.fitted_k(0, 51, 4096) is None  # MCS 0's k = 12 codeword needs 52 symbols
+    assert [f05.mcs_index(m) for m in f05.amc_table(BUDGET, 4096, lowest=3)] == list(range(3, 29))
+    with pytest.raises(ValueError, match="lowest_mcs = 29"):
+        f05.amc_table(BUDGET, 4096, lowest=29)
     with pytest.raises(ValueError, match="ldpc_k = 9000"):
         f05.fitted_k(5, BUDGET, 9000)
 
@@ -103,9 +107,10 @@ def faces(tmp_path_factory):
 
 
 def small_profile(**extra):
-    """Two faces, two SNRs; rho 0.1 so that faces fit at 6 dB and the link runs (at 0.02 none fits)."""
+    """Two faces, two SNRs, the resolution designed on 4 faces; rho 0.1 so that every scheme sends at 6 dB."""
     return load("mini", overrides={"dgm.fig05.images": 2, "dgm.fig05.max_rho": 0.1, "dgm.fig05.snr_db": [6, -4],
-                                   "dgm.fig05.separation.stale_estimate_db": [8, -2], **extra})
+                                   "dgm.fig05.separation.stale_estimate_db": [8, -2],
+                                   "dgm.fig05.separation.design_faces": 4, **extra})
 
 
 def test_mean_face_is_the_training_faces_per_pixel_mean(faces):
@@ -143,7 +148,7 @@ def test_every_scheme_within_the_budget_with_the_mean_face_for_lost_faces(faces)
                 else:
                     assert np.array_equal(images[j, i], np.rint(mean * 255).astype(np.uint8))
     assert statuses["separation_amc", 6.0] == ["ok", "ok"]  # AMC on the true SNR delivers
-    assert statuses["separation_amc", -4.0] == ["no_fit", "no_fit"]  # MCS 1's 352 bits hold no face
+    assert statuses["separation_amc", -4.0] == ["no_fit", "no_fit"]  # below MCS 3 (lowest_mcs) nothing is sent
     assert "decode_failure" in statuses["separation_stale", 6.0]  # chosen for 8 dB, sent at 6: the cliff
 
 
@@ -162,7 +167,17 @@ def test_stage_writes_three_records(faces, tmp_path, monkeypatch):
                                                               "separation_fixed": [0, 0]}[scheme]
         assert all(p["k"] <= 4096 and p["budget_bits"] == p["k"] - CRC_BITS for p in info["points"] if p["mcs"])
         assert any("CRC" in n for n in info["notes"]) and any("VTM" in n for n in info["notes"])
-        assert any("HEIF boxes (2464 bits per face" in n for n in info["notes"])  # 308 bytes
+        # count = slice: the parameter sets (VPS 23 + SPS 42 + PPS 6 bytes) and the container are the receiver's
+        assert any(n.startswith("charged: the coded slice NAL unit alone") and "64 px: 568 + 2464 bits" in n
+                   for n in info["notes"])
+        design = info["scale_design"]["by_mcs"]
+        assert info["scale_design"]["scales"] == [1, 2, 4] and info["scale_design"]["faces"] == 4
+        for p in info["points"]:
+            if p["mcs"]:  # every face of a point is sent at its MCS's designed resolution, the best on the design
+                d = design[p["mcs"]]
+                assert p["scale"] == d["scale"]
+                assert d["mean_psnr_db"][str(d["scale"])] == max(d["mean_psnr_db"].values())
+                assert all(b <= d["budget_bits"] for b in p["stream_bits"])
     assert json.loads((tmp_path / "separation_stale.json").read_text())["label"].endswith("(SNR_AMC = SNR +2 dB)")
 
 
@@ -215,7 +230,39 @@ def test_an_interrupted_run_resumes_from_its_finished_points(faces, tmp_path, mo
 
 def test_a_face_that_fits_an_mcs_below_rate_one_fifth_is_refused_by_name(faces):
     split, ids, imgs, mean, _ = faces
-    wide = small_profile(**{"dgm.fig05.max_rho": 0.5, "dgm.fig05.snr_db": [-4]})  # MCS2, k = 2316
+    wide = small_profile(**{"dgm.fig05.max_rho": 0.5, "dgm.fig05.snr_db": [-4],  # MCS2, k = 2316
+                            "dgm.fig05.separation.lowest_mcs": 0})
     with pytest.raises(ValueError, match=r"separation_amc: at estimated SNR -4 dB AMC picks MCS[0-2] .* < 1/5"):
         f05.transmit("separation_amc", wide, ids[:1], imgs[:1], mean, codec=HEVCIntra(preset="medium"),
                      cache=EncodingCache())
+
+
+def test_resolution_per_mcs_is_the_best_on_the_design_faces_and_the_faces_are_sent_at_it(faces):
+    """The design picks, per MCS budget, the factor with the best mean PSNR after upsampling (lost
+    faces count as the mean face); a point sends at that factor and the receiver shows 64 px."""
+    split, ids, imgs, mean, _ = faces
+    profile = small_profile(**{"dgm.fig05.max_rho": 0.02, "dgm.fig05.snr_db": [6]})
+    table = f05.amc_table(BUDGET, 4096, 3)
+    codec, cache = HEVCIntra(preset="medium"), EncodingCache()
+    design_set = f05.design_faces(profile, split, MIRROR)[:4]
+    mcs10 = next(m for m in table if f05.mcs_index(m) == 10)  # 301 stream bits: a 64-px face rarely fits
+    design = f05.design_scales([mcs10], BUDGET, design_set, mean, codec=codec, scales=[1, 2, 4], count="slice",
+                               cache=cache)[mcs10.name]
+    assert design["budget_bits"] == 301 and set(design["mean_psnr_db"]) == {"1", "2", "4"}
+    for f in (1, 2, 4):  # each factor's mean PSNR by hand: the rate-controlled stream within 301 slice bits
+        shown, fits = [], 0
+        for face in design_set:
+            rc = fit_to_budget(Rescaled(codec, f), face, 301, count="slice", cache=cache)
+            assert rc.bits == (8 * codec.slice_bytes(rc.data) if rc.fits else 0) <= 301
+            fits += rc.fits
+            shown.append(Rescaled(codec, f).decode(rc.data, face.shape) if rc.fits
+                         else np.rint(mean * 255).astype(np.uint8))
+        assert design["fits"][str(f)] == fits
+        assert design["mean_psnr_db"][str(f)] == pytest.approx(
+            float(f05.psnr(f05._as_tensor(design_set), f05._as_tensor(np.stack(shown))).mean()), abs=1e-3)
+    best = max((1, 2, 4), key=lambda f: design["mean_psnr_db"][str(f)])
+    assert design["scale"] == best
+    with pytest.raises(ProfileError, match="scales"):
+        small_profile(**{"dgm.fig05.separation.scales": [2, 2]})
+    with pytest.raises(ValueError, match=r"dgm.fig05.separation.scales = \[2, 0\]"):  # schema skipped
+        f05.scales_of({"dgm.fig05.separation.scales": [2, 0]})
