@@ -164,7 +164,7 @@ def test_stage_writes_three_records(faces, tmp_path, monkeypatch):
         info, arrays = read_record(tmp_path / f"{scheme}.npz")
         assert info["scheme"] == scheme and info["rho_max"] <= 0.1 and arrays["images"].shape == (2, 2, 64, 64, 3)
         assert [p["estimate_db"] for p in info["points"]] == {"separation_amc": [6, -4], "separation_stale": [8, -2],
-                                                              "separation_fixed": [0, 0]}[scheme]
+                                                              "separation_fixed": [2, 2]}[scheme]
         assert all(p["k"] <= 4096 and p["budget_bits"] == p["k"] - CRC_BITS for p in info["points"] if p["mcs"])
         assert any("CRC" in n for n in info["notes"]) and any("VTM" in n for n in info["notes"])
         # count = slice: the parameter sets (VPS 23 + SPS 42 + PPS 6 bytes) and the container are the receiver's

@@ -45,10 +45,14 @@ def _claim(name: str, where: str = "") -> str:
     return f"{v.value} [{v.source}]" + (f", {where}" if where else "")
 
 
-def _loss_rates(info: dict, n_snr: int) -> list[float]:
-    """Share of faces the receiver could not decode, per SNR (0 for a scheme that never loses one)."""
-    rates = info.get("loss_rate")
-    return [0.0] * n_snr if rates is None else [float(r) for r in rates]
+def _per_snr(info: dict, key: str, n_snr: int, default=None) -> list | None:
+    """A record's per-SNR value ``key`` (its ``points`` list, one entry per SNR), or ``default`` for each."""
+    points = info.get("points")
+    if not points or any(p.get(key) is None for p in points):
+        return None if default is None else [default] * n_snr
+    if len(points) != n_snr:
+        raise ValueError(f"the {info.get('scheme')} record has {len(points)} points, the figure {n_snr} SNRs")
+    return [float(p[key]) for p in points]
 
 
 def _findings(points: dict, snrs: list[float], estimates: dict) -> list[Finding]:
@@ -138,13 +142,13 @@ def render(profile, scores: Path, records: list[Path], split: Path, root: Path, 
         by_snr = {float(p["snr_db"]): p for p in score_info["points"] if p["scheme"] == s}
         if sorted(by_snr) != sorted(snrs):
             raise ValueError(f"{scores} scores {s} at {sorted(by_snr)} dB, the record at {snrs}: rerun the scores")
-        loss = _loss_rates(info, len(snrs))
+        loss = _per_snr(info, "loss_rate", len(snrs), 0.0)  # 0: a JSCC scheme never loses a face
         points[s] = {m: np.array([np.nan if by_snr[v].get(m) is None else float(by_snr[v][m]) for v in snrs])
                      for m in ("mean_mse", "mean_psnr", "mean_lpips_vgg", "mean_lpips_alex", "fd_vgg16", "rho_mean",
                                "rho_max")}
         points[s]["loss_rate"] = np.array(loss)
-        if info.get("snr_amc_db") is not None:
-            estimates[s] = [float(e) for e in info["snr_amc_db"]]
+        if _per_snr(info, "estimate_db", len(snrs)) is not None:
+            estimates[s] = _per_snr(info, "estimate_db", len(snrs))
         for j, v in enumerate(snrs):
             extra = {"scheme": s, "n_images": n_images, "rho_max": float(points[s]["rho_max"][j])}
             if s in estimates:
