@@ -215,8 +215,11 @@ def render(profile, scores: Path, records: list[Path], split: Path, root: Path, 
         "bandwidth: complex channel uses per source dimension, every side bit counted; largest per face: "
         + ", ".join(f"{s} {float(points[s]['rho_max'].max()):.4f}" for s in order),
     ]
+    by_note: dict[str, list[str]] = {}  # a note several records share is printed once, naming them all
     for s in order:
-        notes += [f"{s}: {n}" for n in recs[s][0].get("notes", [])]
+        for n in recs[s][0].get("notes", []):
+            by_note.setdefault(n, []).append(s)
+    notes += [f"{', '.join(schemes)}: {n}" for n, schemes in by_note.items()]
     run_keys = {}
     stage_time = float(score_info.get("wall_time_s", 0))
     for s in order:
