@@ -24,6 +24,7 @@ dgm:
       ntc: {{c: 8, embed_dims: [8, 8, 8], depths: [1, 1, 1], heads: 2, window: 4, hyper_channels: 4, latent_std: 4.0}}
       jscc: {{d: 8, n_e: 1, n_d: 1, heads: 2, rate_values: [2, 4, 8, 16], shared_head: true, window: 4}}
       eta: [0.02, 8.0, 0.5]
+      without_z: true
       train_snr_db: [0, 6]
       schedules:
         ntc: {{steps: 2, batch_size: 2, learning_rate: 1.0e-3, lr_final_ratio: 1.0, warmup_steps: 0,
@@ -74,7 +75,7 @@ def test_the_round_trip_writes_a_record_of_every_face_at_every_snr(trained):
     info, arrays = read_record(root / "ntscc.npz")
     assert arrays["images"].shape == (2, 3, 32, 32, 3) and arrays["images"].dtype == np.uint8
     assert list(arrays["snr_db"]) == [6.0, 0.0] and len(set(arrays["ids"])) == 3
-    assert info["scheme"] == "ntscc" and info["lambda"] == 16.0
+    assert info["scheme"] == "ntscc" and info["lambda"] == 256.0
     assert any("Wang et al., IEEE JSTSP 2023" in n and "Dai et al., IEEE JSAC 2022" in n for n in info["notes"])
     assert len(info["rho_mean_per_snr"]) == 2 and len(info["psnr_mean_per_snr"]) == 2
     assert json.loads((root / "models/ntscc/run.json").read_text())["kind"] == "ntscc"
@@ -110,10 +111,30 @@ def test_each_face_goes_with_the_largest_eta_that_fits(trained):
             eta = info["eta_sent"][j][i]
             larger = [e for e in grid if e > eta]
             if larger:  # the next larger eta does not fit
-                out, _ = send(model, faces[i:i + 1], snr, larger[-1:], budget, seed=0)
+                out, _, _ = send(model, faces[i:i + 1], snr, larger[-1:], budget, seed=0)
                 assert float(out["k"][0]) > budget
             assert info["channel_uses"][j][i] <= budget
     assert len({e for row in info["eta_sent"] for e in row}) > 1  # the budget binds at one SNR, not the other
+
+
+def test_a_face_that_cannot_carry_z_goes_without_it(trained):
+    root, common = trained
+    info, _ = read_record(root / "ntscc.npz")
+    assert info["eta_sent"][1] == [0.02] * 3  # at 0 dB every face went with the smallest eta and z
+    c0, c = awgn_capacity(0.0, "complex"), awgn_capacity(-2.0, "complex")
+    k_y, z_bits = np.array(info["k_y_per_face"][1]), np.array(info["k_z_per_face"][1]) * c0
+    least_with_z, most_without = (k_y + (K_Q_BITS + z_bits) / c).min(), (k_y + K_Q_BITS / c).max()
+    assert most_without < least_with_z
+    budget = float(least_with_z + most_without) / 2  # at -2 dB no face fits with z, every face without
+    lean = root / "lean.yaml"
+    lean.write_text(f"extends: {root}/fig05_ntscc_tiny.yaml\n"
+                    f"dgm: {{fig05: {{snr_db: [-2], max_rho: {budget / (3 * 32 * 32)!r}}}}}\n")
+    _run("evaluate", "--profile", str(lean), *common[2:], "--model", str(root / "models/ntscc"),
+         "--out", str(root / "lean.npz"))
+    info, _ = read_record(root / "lean.npz")
+    assert info["z_sent"] == [[False, False, False]] and info["k_z_per_face"] == [[0.0, 0.0, 0.0]]
+    np.testing.assert_allclose(info["k_q_per_face"][0], K_Q_BITS / c, rtol=1e-5)
+    assert max(info["channel_uses"][0]) <= budget * (1 + 1e-9)
 
 
 def test_a_face_the_budget_cannot_hold_is_refused_naming_it(trained, capsys):

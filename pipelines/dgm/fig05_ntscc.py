@@ -58,7 +58,9 @@ NOTES = ("The magazine's Fig. 5 cites the improved NTSCC (Wang et al., IEEE JSTS
          "Dai et al., IEEE JSAC 2022 (no SNR input), trained on the faces.",
          "Channel uses per face count k_y + k_z + k_q: the rate tokens' symbols plus z's real bitstream and the rate "
          "indices, both charged over the side-information link (capacity: log2(1 + SNR) bits per complex use).",
-         "Each face is sent with the largest eta of the profile's list whose channel uses fit the budget.")
+         "Each face is sent with the largest eta of the profile's list whose channel uses fit the budget; where none "
+         "fits with z (lowest SNRs), without z if the profile allows it: Comparison-I's receiver (no refinement, "
+         "k_z = 0, rate indices still sent), see z_sent.")
 
 
 # --------------------------------------------------------------------------- configuration
@@ -158,19 +160,33 @@ def load_model(profile, folder: Path) -> tuple[ImageNTSCC, dict]:
     return load_weights(model, Path(folder) / "model.pt").eval(), meta
 
 
+def without_z(model: ImageNTSCC) -> ImageNTSCC:
+    """The same weights with the receiver of Comparison-I (Section IV-E): z̄ is not sent (k_z = 0), the rate
+    indices are, and ŷ = y̌ without the refinement of eq. (19); the transmitter still allocates rates from z̄."""
+    config = model.config.comparison_i()
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("jscc.f_d.refinement.")}
+    lean = ImageNTSCC(config)
+    lean.load_state_dict(state)
+    return lean.to(next(model.parameters()).device).eval()
+
+
 @torch.no_grad()
-def send(model: ImageNTSCC, x: torch.Tensor, snr_db: float, etas: list[float], max_uses: float,
-         seed: int) -> tuple[dict[str, torch.Tensor], float]:
-    """(forward output, η) of one face x (1, 3, H, W) over AWGN at ``snr_db`` with the largest η of
-    ``etas`` (largest first) whose k = k_y + k_z + k_q is at most ``max_uses`` (the smallest if none is);
-    the channel noise is drawn from ``seed`` whatever η is."""
-    with eval_mode(model):
-        analysis = model.transmitter(x)  # g_a, z̄'s bitstream and the receiver's (μ̄, σ̄), once per face
-        for eta in etas:
-            out = model(x, snr_db, eta, generator=seed, analysis=analysis)
-            if float(out["k"][0]) <= max_uses:
-                break
-    return out, eta
+def send(model: ImageNTSCC, x: torch.Tensor, snr_db: float, etas: list[float], max_uses: float, seed: int,
+         lean: ImageNTSCC | None = None) -> tuple[dict[str, torch.Tensor], float, bool]:
+    """(forward output, η, whether z̄ was sent) of one face x (1, 3, H, W) over AWGN at ``snr_db``: the
+    largest η of ``etas`` (largest first) whose k = k_y + k_z + k_q is at most ``max_uses``; if none fits,
+    the same with ``lean`` (:func:`without_z`) when given; else the smallest η (over budget: the record
+    refuses it). The channel noise is drawn from ``seed`` whatever η is."""
+    for sender, sends_z in ((model, True), (lean, False)):
+        if sender is None:
+            continue
+        with eval_mode(sender):
+            analysis = sender.transmitter(x)  # g_a, z̄'s bitstream and the receiver's (μ̄, σ̄), once per face
+            for eta in etas:
+                out = sender(x, snr_db, eta, generator=seed, analysis=analysis)
+                if float(out["k"][0]) <= max_uses:
+                    return out, eta, sends_z
+    return out, eta, sends_z
 
 
 def cmd_evaluate(args) -> None:
@@ -182,6 +198,7 @@ def cmd_evaluate(args) -> None:
     seed_everything(seed, threads=int(profile["threads"]))
     model, meta = load_model(profile, Path(args.model))
     model.to(device)
+    lean = without_z(model) if cfg.get("without_z", False) else None
     ids, faces = test_faces(profile, args.split, args.data)
     snrs = [float(s) for s in profile.get("dgm.fig05.snr_db")]
     max_rho = float(profile.get("dgm.fig05.max_rho"))
@@ -192,7 +209,7 @@ def cmd_evaluate(args) -> None:
     run_key = f"dgm_fig05_ntscc@{fp}"
     started = time.perf_counter()
     images = np.zeros((len(snrs), len(ids), *faces.shape[1:]), dtype=np.uint8)
-    parts = {k: np.zeros((len(snrs), len(ids))) for k in ("k", "k_y", "k_z", "k_q", "eta", "psnr")}
+    parts = {k: np.zeros((len(snrs), len(ids))) for k in ("k", "k_y", "k_z", "k_q", "eta", "z_sent", "psnr")}
     with track_run(EXPERIMENT, "ntscc", params={"profile": profile.name, "snr_db": snrs, "faces": len(ids),
                                                 "eta": etas, "max_rho": max_rho},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256, "model_run_id": meta["run_id"]}) as run:
@@ -201,11 +218,12 @@ def cmd_evaluate(args) -> None:
         for j, snr in enumerate(snrs):
             for i, face in enumerate(ids):
                 x = x_all[i:i + 1].to(device)
-                out, eta = send(model, x, snr, etas, max_uses, stage_seed(seed, f"{snr}/{face}"))
+                out, eta, sends_z = send(model, x, snr, etas, max_uses, stage_seed(seed, f"{snr}/{face}"), lean)
                 images[j, i] = as_uint8(out["x_hat"])[0]
                 for k in ("k", "k_y", "k_z", "k_q"):
                     parts[k][j, i] = float(out[k][0])
                 parts["eta"][j, i] = eta
+                parts["z_sent"][j, i] = sends_z
                 bar.update(1)
         bar.close()
         rho = parts["k"] / dims
@@ -214,10 +232,12 @@ def cmd_evaluate(args) -> None:
         for j, snr in enumerate(snrs):
             print(f"{snr:+g} dB: PSNR {parts['psnr'][j].mean():.2f} dB, rho mean {rho[j].mean():.5f} max "
                   f"{rho[j].max():.5f} (k_y {parts['k_y'][j].mean():.1f} + k_z {parts['k_z'][j].mean():.1f} + "
-                  f"k_q {parts['k_q'][j].mean():.1f} uses), eta {parts['eta'][j].min():g}..{parts['eta'][j].max():g}")
+                  f"k_q {parts['k_q'][j].mean():.1f} uses), eta {parts['eta'][j].min():g}..{parts['eta'][j].max():g}, "
+                  f"z sent for {int(parts['z_sent'][j].sum())} of {len(ids)} faces")
         wall = time.perf_counter() - started
         info = {"scheme": SCHEME, "label": "NTSCC (Dai et al. 2022), trained on the faces",
                 "lambda": float(cfg["lmbda"]), "eta": etas, "eta_sent": parts["eta"].tolist(),
+                "z_sent": parts["z_sent"].astype(bool).tolist(), "without_z": bool(cfg.get("without_z", False)),
                 "side_info": cfg["side_info"], "train_snr_db": train_snrs(cfg),
                 "side_info_bits_per_use": [float(awgn_capacity(s, "complex")) for s in snrs]
                 if cfg["side_info"] == "capacity" else None,
