@@ -78,6 +78,7 @@ def test_the_round_trip_writes_a_record_of_every_face_at_every_snr(trained):
     assert info["scheme"] == "ntscc" and info["lambda"] == 256.0
     assert any("Wang et al., IEEE JSTSP 2023" in n and "Dai et al., IEEE JSAC 2022" in n for n in info["notes"])
     assert len(info["rho_mean_per_snr"]) == 2 and len(info["psnr_mean_per_snr"]) == 2
+    assert "faces_more/faces_64.npz" in info["data_checksums"]
     assert json.loads((root / "models/ntscc/run.json").read_text())["kind"] == "ntscc"
     assert (root / "checkpoints/fig05_ntscc_tiny/dgm/fig05/ntscc/checkpoint.pt").is_file()
 

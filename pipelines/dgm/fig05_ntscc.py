@@ -37,7 +37,7 @@ from jscc_core.capacity import awgn_capacity
 from jscc_core.determinism import seed_everything, stage_seed
 from jscc_core.metrics import psnr
 from jscc_core.profiles import ProfileError
-from jscc_core.registry import RegistryError
+from jscc_core.registry import RegistryError, read_checksums
 from jscc_core.tracking import track_run
 from jscc_core.training import CheckpointError, TrainSchedule, describe_device, load_weights, weights_digest
 from ntscc.image.model import ImageNTSCC, eval_mode
@@ -47,7 +47,6 @@ from pipelines.cli import run_stage, stage_cli
 from pipelines.dgm.fig05_record import BandwidthError, test_faces, write_record
 from pipelines.dgm.keys import FIG05_NTSCC_KEYS, FIG05_NTSCC_NTC_KEYS, FIG05_NTSCC_TRAIN_KEYS, fingerprint
 from pipelines.gjscc.common import as_tensor, as_uint8, read_run, split_faces
-from pipelines.gjscc.evaluate import checksums
 from pipelines.ntscc.images import ntc_config, ntscc_config, stage_device, train_model, with_pretrained_ntc
 from pipelines.profile import load
 
@@ -79,6 +78,11 @@ def block(profile) -> dict:
     return cfg
 
 
+def face_checksums(profile) -> dict[str, str]:
+    """sha256 of the face set's files this process read (each checked against the registry as it was read)."""
+    return read_checksums([str(profile.get("gjscc.data.faces"))])
+
+
 def transmit_etas(cfg: dict) -> list[float]:
     """``eta`` of the block, largest first: the values the transmitter tries for each face."""
     etas = sorted({float(e) for e in cfg["eta"]}, reverse=True)
@@ -88,6 +92,7 @@ def transmit_etas(cfg: dict) -> list[float]:
 
 
 def train_snrs(cfg: dict) -> list[float]:
+    """``train_snr_db`` of the block as a list (one value: one training SNR)."""
     snrs = cfg["train_snr_db"]
     return [float(s) for s in (snrs if isinstance(snrs, (list, tuple)) else [snrs])]
 
@@ -111,6 +116,8 @@ def mixed_snr_objective(lmbda: float, snrs: list[float], eta_range, distortion: 
 
 
 def _train(args, profile, kind: str, keys, make_model, loss_fn, sched_kind: str, extra: dict) -> None:
+    """Train ``make_model()`` on the training faces of ``args.split`` with ``pipelines.ntscc.images.train_model``,
+    its checkpoint keyed by the profile ``keys`` and ``extra`` (the run's parameters besides lambda)."""
     cfg = block(profile)
     sched = TrainSchedule.from_mapping(cfg["schedules"][sched_kind])
     fp = fingerprint(profile, keys, kind=kind, aux_learning_rate=AUX_LEARNING_RATE, **extra)
@@ -126,7 +133,7 @@ def _train(args, profile, kind: str, keys, make_model, loss_fn, sched_kind: str,
                 Path("checkpoints") / profile.name / "dgm" / "fig05" / out.name / "checkpoint.pt", fp,
                 kind=kind, name=name, params=params, run_key=f"dgm_{name}@{fp}",
                 log_params={"train_set": str(profile.get("gjscc.data.faces")), "split": str(args.split)},
-                checksums=lambda: checksums(profile, ("gjscc.data.faces",)), experiment=EXPERIMENT)
+                checksums=lambda: face_checksums(profile), experiment=EXPERIMENT)
 
 
 def cmd_train_ntc(args) -> None:
@@ -247,7 +254,7 @@ def cmd_evaluate(args) -> None:
                 "notes": list(NOTES), "run_id": run.run_id, "run_key": run_key, "model_run_id": meta["run_id"],
                 "model_run_key": meta["run_key"], "parameters": meta["parameters"], "device": describe_device(device),
                 "wall_time_s": round(wall, 3), "data_checksums": {**meta.get("data_checksums", {}),
-                                                                  **checksums(profile, ("gjscc.data.faces",))}}
+                                                                  **face_checksums(profile)}}
         run.log_metrics({"psnr_mean": float(parts["psnr"].mean()), "rho_max": float(rho.max()), "seconds": wall})
         out_npz = Path(args.out)
         out_npz.parent.mkdir(parents=True, exist_ok=True)
