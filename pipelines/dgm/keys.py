@@ -29,6 +29,14 @@ FIG05_DEEPJSCC_KEYS = FIG05_RUN_KEYS + ("gjscc.data.faces", "gjscc.data.split", 
                                         "gjscc.deepjscc.filters", "gjscc.deepjscc.af_bottleneck", "dgm.fig05.deepjscc")
 FIG05_POSTERIOR_KEYS = FIG05_FACE_KEYS + FIG05_DEEPJSCC_KEYS + ("gjscc.generator", "gjscc.inverse",
                                                                 "dgm.fig05.posterior")
+# NTSCC on the faces: the NTC's training, NTSCC's (from the NTC's weights, fingerprinted by value), the evaluation
+_FIG05_NTSCC_DATA = RUN_KEYS + ("gjscc.data.faces", "gjscc.data.split", "gjscc.image_size", "dgm.fig05.ntscc.ntc",
+                                "dgm.fig05.ntscc.lmbda")
+FIG05_NTSCC_NTC_KEYS = _FIG05_NTSCC_DATA + ("dgm.fig05.ntscc.schedules.ntc",)
+FIG05_NTSCC_TRAIN_KEYS = _FIG05_NTSCC_DATA + ("dgm.fig05.ntscc.jscc", "dgm.fig05.ntscc.side_info",
+                                              "dgm.fig05.ntscc.eta_train", "dgm.fig05.ntscc.train_snr_db",
+                                              "dgm.fig05.ntscc.schedules.ntscc")
+FIG05_NTSCC_KEYS = FIG05_FACE_KEYS + FIG05_NTSCC_TRAIN_KEYS + ("dgm.fig05.ntscc.eta", "dgm.fig05.ntscc.without_z")
 FIG05_SCORE_KEYS = FIG05_FACE_KEYS + ("gjscc.ms_ssim_scales",)
 FIG05_FIGURE_KEYS = ("seed", "dgm.fig05.snr_db", "dgm.fig05.max_rho", "dgm.fig05.picture",
                      "dgm.fig05.separation.stale_estimate_db", "dgm.fig05.separation.fixed_estimate_db")

@@ -170,30 +170,30 @@ def data_checksums(profile, block: str = "images", sets: tuple[str, ...] = ("tra
 # --------------------------------------------------------------------------- training
 
 
-def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, params: dict, sched_kind: str) -> None:
-    """Seed, build the model (after seeding), train with resumable checkpoints, save weights and run.json."""
-    block = args.block
+def train_model(profile, make_model, loss_fn, load_data, sched: TrainSchedule, out: Path, checkpoint: Path,
+                fingerprint: str, *, kind: str, name: str, params: dict, run_key: str, log_params: dict,
+                checksums, experiment: str = EXPERIMENT) -> dict:
+    """Train one image model and write ``out``/model.pt and ``out``/run.json; returns the run.json.
+
+    ``load_data()`` gives the training source (a :class:`RandomCrops`, or a float tensor
+    (N, 3, H, W) in [0, 1] that ``train`` draws minibatches from); the stage seed
+    (``stage_seed(seed, name)``) is set after it and before ``make_model()``. The state is
+    checkpointed at ``checkpoint`` under ``fingerprint`` (a checkpoint of another fingerprint is
+    set aside), so an interrupted run resumes. ``checksums()`` gives the data checksums recorded in
+    run.json; ``log_params`` are logged to MLflow beside ``params`` and the schedule."""
     device = stage_device(profile)  # a missing CUDA device stops the stage here, before any work
-    cfg = images_cfg(profile, block)
-    fp = training_fingerprint(profile, kind, block, sched_kind, params)
-    if block != "images":  # Kodak runs keep the params they had before blocks existed
-        params = {**params, "block": block}
     started = time.perf_counter()
-    crops = training_crops(profile, Path(args.data), block)
+    source = load_data()
     seed_everything(stage_seed(int(profile["seed"]), name), threads=int(profile["threads"]))
     model = make_model()
-    out = Path(args.out)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = Path("checkpoints") / profile.name / "ntscc" / block / out.name / "checkpoint.pt"
-    run_key = f"ntscc_images_{name}@{fp}"
-    sched = schedule(cfg, sched_kind)
-    with track_run(EXPERIMENT, f"train-{name}",
-                   params={"profile": profile.name, "kind": kind, **params, "schedule": asdict(sched),
-                           "crop": cfg.get("crop"), "train_set": cfg["train_set"]},
+    with track_run(experiment, f"train-{name}",
+                   params={"profile": profile.name, "kind": kind, **params, "schedule": asdict(sched), **log_params},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256}) as run:
-        data = crops.sample if isinstance(crops, RandomCrops) else crops
+        data = source.sample if isinstance(source, RandomCrops) else source
         aux = quantile_training(model) if isinstance(model, (ImageNTC, ImageNTSCC)) else None
-        logs = train(model, loss_fn, data, sched, ckpt, fp,
+        logs = train(model, loss_fn, data, sched, checkpoint, fingerprint,
                      on_log=lambda step, m: run.log_metrics(m, step=step), desc=name, restart_foreign=True, aux=aux,
                      device=device)
         model.cpu()  # weights are saved from, and the CDF tables built on, the CPU
@@ -204,11 +204,27 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
                 "parameters": sum(p.numel() for p in model.parameters()), "device": describe_device(device),
                 "wall_time_s": round(time.perf_counter() - started, 3),
                 # training seconds over every run behind the checkpoint (None: it predates that record)
-                "train_time_s": None if (spent := checkpoint_train_seconds(ckpt)) is None else round(spent, 3),
-                "data_checksums": data_checksums(profile, block, sets=("train_set",))}
+                "train_time_s": None if (spent := checkpoint_train_seconds(checkpoint)) is None else round(spent, 3),
+                "data_checksums": checksums()}
         (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         run.log_artifact(out / "run.json")
     print(f"{name}: {logs} -> {out}")
+    return meta
+
+
+def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, params: dict, sched_kind: str) -> None:
+    """A model of the block ``args.block`` on its training crops (:func:`train_model`)."""
+    block = args.block
+    cfg = images_cfg(profile, block)
+    fp = training_fingerprint(profile, kind, block, sched_kind, params)
+    if block != "images":  # Kodak runs keep the params they had before blocks existed
+        params = {**params, "block": block}
+    out = Path(args.out)
+    train_model(profile, make_model, loss_fn, lambda: training_crops(profile, Path(args.data), block),
+                schedule(cfg, sched_kind), out, Path("checkpoints") / profile.name / "ntscc" / block / out.name /
+                "checkpoint.pt", fp, kind=kind, name=name, params=params, run_key=f"ntscc_images_{name}@{fp}",
+                log_params={"crop": cfg.get("crop"), "train_set": cfg["train_set"]},
+                checksums=lambda: data_checksums(profile, block, sets=("train_set",)))
 
 
 def cmd_train_ntc(args) -> None:
@@ -220,7 +236,7 @@ def cmd_train_ntc(args) -> None:
                  {"lmbda": args.lmbda, "distortion": args.distortion, "tag": name}, "ntc")
 
 
-def _with_pretrained_ntc(config: ImageNTSCCConfig, path: str) -> ImageNTSCC:
+def with_pretrained_ntc(config: ImageNTSCCConfig, path: str) -> ImageNTSCC:
     """Algorithm 1, line 1: g_a, g_s, h_a, h_s and the entropy models from a trained NTC."""
     ntc = load_weights(ImageNTC(config.ntc), Path(path))
     return ImageNTSCC.from_pretrained_ntc(config, ntc)
@@ -247,7 +263,7 @@ def cmd_train_ntscc(args) -> None:
     def make():
         if args.init:  # fine-tuning a trained NTSCC (MS-SSIM models)
             return _fine_tune_from(ImageNTSCC(ntscc_config(cfg, args.variant)), args.init)
-        return _with_pretrained_ntc(ntscc_config(cfg, args.variant), args.ntc)
+        return with_pretrained_ntc(ntscc_config(cfg, args.variant), args.ntc)
 
     eta = _eta_train(cfg, args.distortion)
     _train_stage(args, profile, args.variant, name, make,
@@ -276,7 +292,7 @@ def cmd_train_comparison_ii(args) -> None:
     cfg = images_cfg(profile, args.block)
     name = model_tag("comparison_ii", "mse", cbr=args.cbr)
     _train_stage(args, profile, "comparison_ii", name,
-                 lambda: _with_pretrained_ntc(ntscc_config(cfg, "comparison_ii", args.cbr), args.ntc),
+                 lambda: with_pretrained_ntc(ntscc_config(cfg, "comparison_ii", args.cbr), args.ntc),
                  deepjscc_objective(cfg["train_snr_db"], "mse"),
                  {"cbr": args.cbr, "distortion": "mse", "tag": name, "ntc": args.ntc, "snr_db": cfg["train_snr_db"]},
                  "comparison_ii")
