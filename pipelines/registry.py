@@ -49,7 +49,7 @@ PIPELINES = (
                       "Transmission, 2022", gjscc.stages),
     Pipeline("dgm", "Dai et al., Deep Generative Modeling Reshapes Compression and Transmission: From Efficiency "
                     "to Resiliency, 2024", dgm.stages,
-             builds_on=("gjscc",)),  # Fig. 5: gjscc's face split, StyleGAN-2 prior, DeepJSCC and metrics
+             builds_on=("gjscc", "ntscc")),  # Fig. 5: gjscc's faces, prior, DeepJSCC, metrics; NTSCC's models
 )
 
 

@@ -11,6 +11,9 @@ from pipelines.dgm.keys import (
     FIG05_DEEPJSCC_KEYS,
     FIG05_FACE_KEYS,
     FIG05_FIGURE_KEYS,
+    FIG05_NTSCC_KEYS,
+    FIG05_NTSCC_NTC_KEYS,
+    FIG05_NTSCC_TRAIN_KEYS,
     FIG05_SCORE_KEYS,
     FIG05_SEPARATION_KEYS,
     present,
@@ -28,6 +31,9 @@ SEPARATION_CODE = ("pipelines/dgm/fig05_separation.py", f"{DIGITAL}/codecs.py", 
                    f"{DIGITAL}/ldpc.py", f"{DIGITAL}/rate_control.py", f"{DIGITAL}/separation.py",
                    "packages/core/src/jscc_core/channels.py") + RECORD
 SEPARATION_SCHEMES = ("separation_amc", "separation_stale", "separation_fixed")
+NTSCC_CODE = ("pipelines/dgm/fig05_ntscc.py", "pipelines/ntscc/images.py", "packages/ntscc/src/ntscc/image",
+              "packages/ntscc/src/ntscc/rate.py", "packages/core/src/jscc_core/training.py",
+              "packages/core/src/jscc_core/capacity.py") + RECORD
 SCORE_CODE = ("pipelines/dgm/fig05_scores.py", "pipelines/gjscc/evaluate.py") + RECORD + gjscc_stages.METRIC_CODE
 FIGURE_CODE = ("pipelines/dgm/fig05.py", "pipelines/dgm/paper_values.yaml", "pipelines/figures",
                "packages/core/src/jscc_core/results.py") + RECORD
@@ -63,7 +69,19 @@ def stages(profile, profile_ref: str) -> list[Stage]:
                       f"--out-dir {paths.fig05_root(profile)}",
         SEPARATION_CODE + faces, tuple(p for r in separation for p in r), FIG05_SEPARATION_KEYS,
         runtime["separation"])
-    records = separation + [record]
+    ntc, ntscc = paths.fig05_model_dir(profile, "ntscc_ntc"), paths.fig05_model_dir(profile, "ntscc")
+    ntc_files, ntscc_files = gjscc_paths.model_files(ntc), gjscc_paths.model_files(ntscc)
+    schedules = profile.get("dgm.fig05.ntscc.schedules")
+    add("train_ntscc_ntc", f"{PYTHON} -m pipelines.dgm.fig05_ntscc train-ntc {args} --split {split} --out {ntc}",
+        NTSCC_CODE + faces, ntc_files, FIG05_NTSCC_NTC_KEYS, schedules["ntc"]["runtime_min"])
+    add("train_ntscc", f"{PYTHON} -m pipelines.dgm.fig05_ntscc train-ntscc {args} --split {split} --ntc {ntc} "
+                       f"--out {ntscc}",
+        NTSCC_CODE + faces + ntc_files, ntscc_files, FIG05_NTSCC_TRAIN_KEYS, schedules["ntscc"]["runtime_min"])
+    ntscc_record = paths.fig05_record(profile, "ntscc")
+    add("ntscc", f"{PYTHON} -m pipelines.dgm.fig05_ntscc evaluate {args} --split {split} --model {ntscc} "
+                 f"--out {ntscc_record[0]}",
+        NTSCC_CODE + faces + ntscc_files, ntscc_record, FIG05_NTSCC_KEYS, runtime["evaluate"])
+    records = separation + [record, ntscc_record]
     _scores_and_figure(profile, profile_ref, records, split, faces, runtime, add)
     return out
 

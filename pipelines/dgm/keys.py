@@ -30,8 +30,8 @@ FIG05_DEEPJSCC_KEYS = FIG05_RUN_KEYS + ("gjscc.data.faces", "gjscc.data.split", 
 FIG05_POSTERIOR_KEYS = FIG05_FACE_KEYS + FIG05_DEEPJSCC_KEYS + ("gjscc.generator", "gjscc.inverse",
                                                                 "dgm.fig05.posterior")
 # NTSCC on the faces: the NTC's training, NTSCC's (from the NTC's weights, fingerprinted by value), the evaluation
-_FIG05_NTSCC_DATA = RUN_KEYS + ("gjscc.data.faces", "gjscc.data.split", "gjscc.image_size", "dgm.fig05.ntscc.ntc",
-                                "dgm.fig05.ntscc.lmbda")
+_FIG05_NTSCC_DATA = RUN_KEYS + ("device", "gjscc.data.faces", "gjscc.data.split", "gjscc.image_size",
+                                "dgm.fig05.ntscc.ntc", "dgm.fig05.ntscc.lmbda")
 FIG05_NTSCC_NTC_KEYS = _FIG05_NTSCC_DATA + ("dgm.fig05.ntscc.schedules.ntc",)
 FIG05_NTSCC_TRAIN_KEYS = _FIG05_NTSCC_DATA + ("dgm.fig05.ntscc.jscc", "dgm.fig05.ntscc.side_info",
                                               "dgm.fig05.ntscc.eta_train", "dgm.fig05.ntscc.train_snr_db",
