@@ -26,7 +26,7 @@ FIG05_FACE_KEYS = RUN_KEYS + ("gjscc.data.faces", "gjscc.data.split", "gjscc.ima
 FIG05_SEPARATION_KEYS = FIG05_FACE_KEYS + ("dgm.fig05.separation",)
 FIG05_DEEPJSCC_KEYS = RUN_KEYS + ("gjscc.data.faces", "gjscc.data.split", "gjscc.image_size", "gjscc.deepjscc.filters",
                                   "gjscc.deepjscc.af_bottleneck", "dgm.fig05.deepjscc")
-FIG05_POSTERIOR_KEYS = FIG05_FACE_KEYS + FIG05_DEEPJSCC_KEYS + ("gjscc.generator", "gjscc.inverse",
+FIG05_POSTERIOR_KEYS = FIG05_FACE_KEYS + FIG05_DEEPJSCC_KEYS + ("gjscc.device", "gjscc.generator", "gjscc.inverse",
                                                                 "dgm.fig05.posterior")
 FIG05_SCORE_KEYS = FIG05_FACE_KEYS + ("gjscc.ms_ssim_scales",)
 FIG05_FIGURE_KEYS = ("seed", "dgm.fig05.snr_db", "dgm.fig05.max_rho", "dgm.fig05.picture",
