@@ -10,9 +10,9 @@ the face goes through f_theta of the MSE-trained DeepJSCC (c_out ``dgm.fig05.dee
 seeded complex-AWGN draw; the receiver runs ``dgm.fig05.posterior.samples`` Langevin chains on G's latent
 and noise maps given those symbols y, each started from its own CSGM estimate (InverseJSCC round 0 on the
 sampler's energy, with ``gjscc.inverse``'s Adam ramp, noise layers and latent statistics).  Nothing but
-the DeepJSCC's symbols is sent, so a face costs its complex channel uses.  The channel draw is seeded by
-:data:`CHANNEL_SEED`, the SNR and the face (``channel_generator(stage_seed(seed, CHANNEL_SEED), f"{snr}/{id}")``
-of :mod:`pipelines.gjscc.evaluate`), the chains by this stage's seed, the SNR and the face.  The record
+the DeepJSCC's symbols is sent, so a face costs its complex channel uses.  The channel draw is the DeepJSCC-MSE
+scheme's (:data:`CHANNEL_SEED`), so both decode the same y; the chains are seeded by this stage's seed, the SNR
+and the face.  The record
 (:func:`pipelines.dgm.fig05_record.write_record`) holds chain 0's image as the reconstruction and all
 chains as ``samples``; its JSON adds the sampler's settings, the seconds per face and SNR and the
 energies (random start, CSGM start, last state) with their data terms.  Finished (SNR, face) pairs are
@@ -43,8 +43,8 @@ from pipelines.profile import load
 
 SCHEME = "posterior"
 LABEL = "Generative JSCC (posterior sampling, Langevin)"
-#: The channel draw of a face at an SNR is seeded by this name, the SNR and the face, not by the stage, so a
-#: stage that decodes the same DeepJSCC's symbols with g_phi can see the same y
+#: The channel draw of a face at an SNR is seeded by the profile's seed and f"{CHANNEL_SEED}/{snr:g}/{face}", not by
+#: the stage, as in the DeepJSCC-MSE scheme's evaluation: both schemes decode the same received y
 CHANNEL_SEED = "dgm/fig05/channel"
 #: Per (SNR, face) diagnostics kept in the partial file and the record's JSON (seconds: wall clock, cpu_seconds:
 #: this process's CPU time, the two differ when other processes share the cores)
@@ -82,7 +82,6 @@ def cmd_run(args) -> None:
     device = stage_device(profile)
     seed = stage_seed(int(profile["seed"]), "dgm/fig05_posterior")
     seed_everything(seed, threads=int(profile["threads"]))
-    channel_seed = stage_seed(int(profile["seed"]), CHANNEL_SEED)
     snrs = check_snrs(profile.get("dgm.fig05.snr_db"), profile.get("dgm.fig05.deepjscc.train_snr_db"),
                       "dgm.fig05.snr_db")
     A, meta = load_measurement_model(profile, args.model, device)
@@ -105,8 +104,8 @@ def cmd_run(args) -> None:
                 continue
             x = x[None].to(device)
             with torch.no_grad():  # the transmitter: f_theta and one seeded channel draw
-                y = A.channel(A.f_theta(x, snr), snr, generator=channel_generator(channel_seed, f"{snr}/{image_id}",
-                                                                                   device))
+                y = A.channel(A.f_theta(x, snr), snr, generator=channel_generator(
+                    int(profile["seed"]), f"{CHANNEL_SEED}/{snr:g}/{image_id}", device))
             t0, c0 = time.perf_counter(), time.process_time()
             result = sampler.sample(y, snr, generator=channel_generator(seed, f"chains/{snr}/{image_id}", device))
             seconds = time.perf_counter() - t0
