@@ -36,7 +36,7 @@ from pipelines.cli import run_stage, stage_cli
 from pipelines.dgm.fig05_record import test_faces, write_record
 from pipelines.dgm.keys import FIG05_POSTERIOR_KEYS, fingerprint
 from pipelines.gjscc.common import ImageSizeError, as_tensor, as_uint8, check_image_size, check_snrs
-from pipelines.gjscc.evaluate import _bar, _load_partial, _save_partial, channel_generator
+from pipelines.gjscc.evaluate import channel_generator, load_partial, progress_bar, save_partial
 from pipelines.gjscc.generator import load_generator, stage_device
 from pipelines.gjscc.models import load_model
 from pipelines.profile import load
@@ -94,9 +94,9 @@ def cmd_run(args) -> None:
     generator = {"path": str(weights), "weights_sha256": weights_digest(weights)}
     fp = fingerprint(profile, FIG05_POSTERIOR_KEYS, model=meta["run_key"], generator=generator["weights_sha256"])
     partial = Path("checkpoints") / profile.name / "dgm" / "fig05_posterior" / "partial.pt"
-    rows, samples = _load_partial(partial, fp)
+    rows, samples = load_partial(partial, fp)
     done = {(float(r["snr_db"]), r["image_id"]) for r in rows}
-    bar = _bar(len(snrs) * len(ids), "posterior sampling")
+    bar = progress_bar(len(snrs) * len(ids), "posterior sampling")
     bar.update(len(done))
     for snr in snrs:
         for image_id, x in zip(ids, x_all):
@@ -113,7 +113,7 @@ def cmd_run(args) -> None:
                          "cpu_seconds": time.process_time() - c0,
                          **{k: getattr(result, k)[0].tolist() for k in DIAGNOSTICS[2:]}})
             samples[f"{snr}/{image_id}"] = torch.from_numpy(as_uint8(result.x[0]))
-            _save_partial(partial, fp, rows, samples)
+            save_partial(partial, fp, rows, samples)
             bar.update(1)
             bar.set_postfix_str(f"{seconds:.1f} s/face")
     bar.close()

@@ -14,6 +14,7 @@ from pipelines.dgm.keys import (
     FIG05_NTSCC_KEYS,
     FIG05_NTSCC_NTC_KEYS,
     FIG05_NTSCC_TRAIN_KEYS,
+    FIG05_POSTERIOR_KEYS,
     FIG05_SCORE_KEYS,
     FIG05_SEPARATION_KEYS,
     present,
@@ -34,6 +35,9 @@ SEPARATION_SCHEMES = ("separation_amc", "separation_stale", "separation_fixed")
 NTSCC_CODE = ("pipelines/dgm/fig05_ntscc.py", "pipelines/ntscc/images.py", "packages/ntscc/src/ntscc/image",
               "packages/ntscc/src/ntscc/rate.py", "packages/core/src/jscc_core/training.py",
               "packages/core/src/jscc_core/capacity.py") + RECORD
+GJSCC_PKG = "packages/generative_jscc/src/generative_jscc"
+POSTERIOR_CODE = ("pipelines/dgm/fig05_posterior.py", f"{GJSCC_PKG}/posterior.py", f"{GJSCC_PKG}/inverse.py",
+                  f"{GJSCC_PKG}/latent.py", "pipelines/gjscc/evaluate.py") + DEEPJSCC_CODE
 SCORE_CODE = ("pipelines/dgm/fig05_scores.py", "pipelines/gjscc/evaluate.py") + RECORD + gjscc_stages.METRIC_CODE
 FIGURE_CODE = ("pipelines/dgm/fig05.py", "pipelines/dgm/paper_values.yaml", "pipelines/figures",
                "packages/core/src/jscc_core/results.py") + RECORD
@@ -81,7 +85,13 @@ def stages(profile, profile_ref: str) -> list[Stage]:
     add("ntscc", f"{PYTHON} -m pipelines.dgm.fig05_ntscc evaluate {args} --split {split} --model {ntscc} "
                  f"--out {ntscc_record[0]}",
         NTSCC_CODE + faces + ntscc_files, ntscc_record, FIG05_NTSCC_KEYS, runtime["evaluate"])
-    records = separation + [record, ntscc_record]
+    posterior = paths.fig05_record(profile, "posterior")
+    generator = gjscc_paths.generator_dir(profile)
+    add("posterior", f"{PYTHON} -m pipelines.dgm.fig05_posterior run {args} --split {split} --generator {generator} "
+                     f"--model {model} --out {posterior[0]}",
+        POSTERIOR_CODE + faces + model_files + (gjscc_paths.generator_weights(profile),), posterior,
+        FIG05_POSTERIOR_KEYS, runtime["posterior"])
+    records = separation + [record, ntscc_record, posterior]
     _scores_and_figure(profile, profile_ref, records, split, faces, runtime, add)
     return out
 

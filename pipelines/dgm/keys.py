@@ -23,7 +23,7 @@ BENCHMARK_KEYS = CODING_KEYS + ("dgm.trace_step", "dgm.fec.preset", "dgm.benchma
 # Fig. 5: the test faces come from gjscc's split, the prior from its generator
 FIG05_RUN_KEYS = RUN_KEYS + ("gjscc.device",)
 FIG05_FACE_KEYS = FIG05_RUN_KEYS + ("gjscc.data.faces", "gjscc.data.split", "gjscc.image_size", "dgm.fig05.images",
-                              "dgm.fig05.snr_db", "dgm.fig05.max_rho")
+                                    "dgm.fig05.snr_db", "dgm.fig05.max_rho")
 FIG05_SEPARATION_KEYS = FIG05_FACE_KEYS + ("dgm.fig05.separation",)
 FIG05_DEEPJSCC_KEYS = FIG05_RUN_KEYS + ("gjscc.data.faces", "gjscc.data.split", "gjscc.image_size",
                                         "gjscc.deepjscc.filters", "gjscc.deepjscc.af_bottleneck", "dgm.fig05.deepjscc")

@@ -138,7 +138,8 @@ def model_runs(meta: dict) -> tuple[dict[str, str], float]:
     return keys, seconds
 
 
-def _bar(total: int, desc: str):
+def progress_bar(total: int, desc: str):
+    """A tqdm bar of ``total`` items (off when JSCC_PROGRESS=0)."""
     return tqdm(total=total, desc=desc, disable=os.environ.get("JSCC_PROGRESS", "1") == "0", mininterval=2.0)
 
 
@@ -188,7 +189,7 @@ def cmd_model(args) -> None:
                    params={"profile": profile.name, "model": meta["name"], "snr_db": snrs,
                            "images": {k: len(v[1]) for k, v in sets.items()}, "ms_ssim_scales": scales},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256, "model_run_id": meta["run_id"]}) as run:
-        bar = _bar(len(snrs) * sum(len(v[1]) for v in sets.values()), f"evaluate {meta['name']}")
+        bar = progress_bar(len(snrs) * sum(len(v[1]) for v in sets.values()), f"evaluate {meta['name']}")
         for test_set, (entry, set_ids, images) in sets.items():
             x_all = check_image_size(as_tensor(images), size, f"{entry} faces")
             real = None if isinstance(embed, Unavailable) else embed_features(embed, x_all.to(device))
@@ -253,8 +254,9 @@ def inverse_solver(profile, G, A, perceptual, cfg: dict | None = None) -> Invers
                        state_radius=cfg["state_radius"])
 
 
-def _load_partial(path: Path, fp: str) -> tuple[list[dict], dict[str, torch.Tensor]]:
-    """The inversions a previous run of this stage finished (same fingerprint), else none."""
+def load_partial(path: Path, fp: str) -> tuple[list[dict], dict[str, torch.Tensor]]:
+    """(rows, tensors) a previous run of a stage finished (same fingerprint ``fp``), else empty; a file
+    of another configuration is kept aside under its fingerprint, an unreadable one is ignored."""
     if not path.is_file():
         return [], {}
     try:
@@ -270,7 +272,8 @@ def _load_partial(path: Path, fp: str) -> tuple[list[dict], dict[str, torch.Tens
     return list(state["model"]["rows"]), dict(state["model"]["pictures"])
 
 
-def _save_partial(path: Path, fp: str, rows: list[dict], pictures: dict[str, torch.Tensor]) -> None:
+def save_partial(path: Path, fp: str, rows: list[dict], pictures: dict[str, torch.Tensor]) -> None:
+    """Keep a stage's finished ``rows`` and ``pictures`` under fingerprint ``fp`` (atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save({"model": {"rows": rows, "pictures": pictures}, "step": len(rows), "fingerprint": fp}, buf)
@@ -302,7 +305,7 @@ def cmd_inverse(args) -> None:
     name = f"inverse_{meta['domain']}_c{meta['c_out']}"
     run_key = f"gjscc_{name}@{fp}"
     partial = Path("checkpoints") / profile.name / "gjscc" / name / "partial.pt"
-    rows, pics = _load_partial(partial, fp)
+    rows, pics = load_partial(partial, fp)
     done = {(float(r["snr_db"]), r["image_id"]) for r in rows if r["method"] == "InverseJSCC"}
     seed = stage_seed(int(profile["seed"]), "gjscc/inverse")
     started = time.perf_counter()
@@ -313,7 +316,7 @@ def cmd_inverse(args) -> None:
                    params={"profile": profile.name, "a": meta["name"], "snr_db": snrs, "images": len(ids),
                            "inverse": dict(cfg), "resumed_inversions": len(done)},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256, "model_run_id": meta["run_id"]}) as run:
-        bar = _bar(len(snrs) * len(ids), f"InverseJSCC {meta['name']}")
+        bar = progress_bar(len(snrs) * len(ids), f"InverseJSCC {meta['name']}")
         bar.update(len(done))
         for snr in snrs:
             for i, (image_id, x) in enumerate(zip(ids, x_all)):
@@ -332,7 +335,7 @@ def cmd_inverse(args) -> None:
                 if i < n_pictures:
                     pics[f"{picture_key('x_hat', snr)}/{image_id}"] = torch.from_numpy(as_uint8(x_hat)[0])
                     pics[f"{picture_key('x_star', snr)}/{image_id}"] = torch.from_numpy(as_uint8(result.x)[0])
-                _save_partial(partial, fp, rows, pics)
+                save_partial(partial, fp, rows, pics)
                 run.log_metrics({"objective": float(result.loss[0]), "seconds_per_inversion": seconds},
                                 step=len(rows) // 2)
                 bar.update(1)
