@@ -49,7 +49,7 @@ def test_fig05_from_a_clean_copy(built):
     rows = read_results_csv(pdf.with_suffix(".csv"))
     assert {r.panel for r in rows} == {"a", "b", "c", "d"}
     assert {r.metric for r in rows if r.panel == "c"} == {"fd_vgg16"}  # realism is never called FID
-    assert {r.snr_db for r in rows} == {6.0, -4.0}
+    assert {r.snr_db for r in rows} == {6.0, 0.0}
     notes = " ".join(prov["extra"]["notes"])
     assert "FID: not available (" in notes and "FFHQ 69037" in notes
 
