@@ -11,8 +11,6 @@ the reconstructions and the same test faces; FID's Inception weights cannot be h
 never called FID), the bandwidth ratio spent (mean and largest) and the record's own accounting."""
 from __future__ import annotations
 
-import csv
-import io
 import time
 from pathlib import Path
 
@@ -21,11 +19,10 @@ import torch
 
 from jscc_core.determinism import seed_everything
 from jscc_core.metrics import Unavailable, fid_unavailable, psnr
-from jscc_core.results import atomic_write_bytes
 from pipelines.cli import run_stage, stage_cli
 from pipelines.dgm.fig05_record import read_record, test_faces
 from pipelines.gjscc.common import as_tensor, vgg16_features, weights_resolver, write_json
-from pipelines.gjscc.evaluate import USER_ERRORS, Metrics, checksums, embed_features, fd_vgg16
+from pipelines.gjscc.evaluate import USER_ERRORS, Metrics, checksums, embed_features, fd_vgg16, write_csv
 from pipelines.gjscc.generator import stage_device
 from pipelines.profile import load
 
@@ -86,12 +83,7 @@ def score(profile, records: list[Path], split: Path, root: Path, out_csv: Path) 
             else:
                 point["fd_vgg16"] = fd_vgg16(real, embed_features(embed, y))
             points.append(point)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    atomic_write_bytes(out_csv, buf.getvalue().encode())
+    write_csv(out_csv, rows, COLUMNS)
     info = {"points": points, "n_images": len(ids), "image_ids": ids, "records": [str(p) for p in records],
             "fd_features": "ImageNet VGG16 relu5_3, global average pool (512)",
             "fid": {"available": False, "reason": fid_unavailable(weights_resolver(root)).reason},

@@ -99,10 +99,11 @@ def channel_generator(seed: int, what: str, device: torch.device) -> torch.Gener
     return torch.Generator(device=device).manual_seed(stage_seed(seed, what))
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
-    """eval.csv: :data:`EVAL_COLUMNS`, floats to 6 significant digits (atomic)."""
+def write_csv(path: Path, rows: list[dict], columns: tuple[str, ...] = EVAL_COLUMNS) -> None:
+    """eval.csv (or any per-image table): ``columns``, a row's missing ones empty, floats to 6
+    significant digits (atomic)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=EVAL_COLUMNS, lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     w.writeheader()
     for r in rows:
         w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
