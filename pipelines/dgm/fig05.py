@@ -119,7 +119,10 @@ def _findings(points: dict, snrs: list[float], estimates: dict) -> list[Finding]
     return out
 
 
-def render(profile, scores: Path, records: list[Path], split: Path, root: Path, out_pdf: Path) -> None:
+def render(profile, scores: Path, records: list[Path], split: Path, root: Path, out_pdf: Path,
+           models: list[Path] = ()) -> None:
+    """The page from ``scores`` (scores.csv), the schemes' ``records``, the faces (``split``, data ``root``)
+    and the trained ``models`` behind them (folders with run.json: their runs and training time)."""
     started = time.perf_counter()
     js = scores.with_suffix(".json")
     if not js.is_file():
@@ -220,15 +223,18 @@ def render(profile, scores: Path, records: list[Path], split: Path, root: Path, 
         for n in recs[s][0].get("notes", []):
             by_note.setdefault(n, []).append(s)
     notes += [f"{', '.join(schemes)}: {n}" for n, schemes in by_note.items()]
+    # stage time: the scores, every record (the work behind it when resumed) and every model's training
     run_keys = {}
     stage_time = float(score_info.get("wall_time_s", 0))
     for s in order:
         info = recs[s][0]
-        stage_time += float(info.get("wall_time_s") or 0)
-        model = info.get("model") or {}
-        if model.get("run_key"):
-            run_keys[model["run_key"]] = model.get("run_id")
-        stage_time += float(model.get("train_time_s") or model.get("wall_time_s") or 0)
+        stage_time += max(float(info.get("wall_time_s") or 0), float(info.get("compute_seconds") or 0))
+        if info.get("run_key"):
+            run_keys[info["run_key"]] = info.get("run_id")
+    for folder in models:
+        meta = json.loads((folder / "run.json").read_text())
+        run_keys[meta["run_key"]] = meta.get("run_id")
+        stage_time += max(float(meta.get("wall_time_s") or 0), float(meta.get("train_time_s") or 0))
 
     def layout(bottom: float) -> None:
         fig.subplots_adjust(left=0.03, right=0.99, top=0.93, bottom=bottom + 0.02, wspace=0.35, hspace=0.25)
@@ -245,8 +251,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", required=True, nargs="+", help="the schemes' records (.npz)")
     parser.add_argument("--split", required=True, help="gjscc's split.json of the face set")
     parser.add_argument("--data", default="data", help="data root (the face set)")
+    parser.add_argument("--models", nargs="*", default=[], help="the trained model folders behind the records")
     run_figure(parser, argv, lambda a: render(load(a.profile), Path(a.scores), [Path(p) for p in a.records],
-                                              Path(a.split), Path(a.data), Path(a.out)))
+                                              Path(a.split), Path(a.data), Path(a.out),
+                                              [Path(p) for p in a.models]))
 
 
 if __name__ == "__main__":

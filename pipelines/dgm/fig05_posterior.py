@@ -145,6 +145,7 @@ def cmd_run(args) -> None:
             "energies": {k: table[k] for k in DIAGNOSTICS[2:]}, "channel_symbols_k": uses,
             "threads": torch.get_num_threads(), "device": str(device),
             "wall_time_s": round(time.perf_counter() - started, 3),
+            "compute_seconds": round(float(seconds.sum()), 3),  # every face and SNR, resumed ones included
             "notes": [f"{sampler.samples} Langevin chains per face and SNR; images are chain 0, samples all chains",
                       f"channel uses: the DeepJSCC's k = {uses} complex symbols per face, nothing else is sent",
                       "energies per chain: random start, CSGM start (Langevin's first state), last state; "

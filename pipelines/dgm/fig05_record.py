@@ -5,8 +5,10 @@ The .npz holds ``ids`` (N,) face ids, ``snr_db`` (S,) actual channel SNRs, ``ima
 (S, N, H, W, 3) the reconstruction shown for each face, and optionally ``samples`` uint8
 (S, N, K, H, W, 3) when a scheme draws K samples per face (posterior sampling).  The .json holds at
 least ``scheme``, ``label``, ``source_dims`` (3 H W), ``channel_uses`` (S lists of N complex channel
-uses per face, every side bit included) and ``notes``; :func:`write_record` adds ``rho_mean`` and
-``rho_max``, and refuses a record over ``max_rho``."""
+uses per face, every side bit included) and ``notes``, and may hold ``wall_time_s`` and
+``compute_seconds`` (the work behind the record when the stage resumed finished parts, which its wall
+time does not show); :func:`write_record` adds ``rho_mean`` and ``rho_max``, and refuses a record over
+``max_rho``."""
 from __future__ import annotations
 
 import io

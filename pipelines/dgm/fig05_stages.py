@@ -92,13 +92,14 @@ def stages(profile, profile_ref: str) -> list[Stage]:
         POSTERIOR_CODE + faces + model_files + (gjscc_paths.generator_weights(profile),), posterior,
         FIG05_POSTERIOR_KEYS, runtime["posterior"])
     records = separation + [record, ntscc_record, posterior]
-    _scores_and_figure(profile, profile_ref, records, split, faces, runtime, add)
+    _scores_and_figure(profile, profile_ref, records, (model, ntc, ntscc), split, faces, runtime, add)
     return out
 
 
-def _scores_and_figure(profile, profile_ref: str, records: list[tuple[str, str]], split: str, faces, runtime,
-                       add) -> None:
-    """The scores of every record and the figure (appended through ``add``)."""
+def _scores_and_figure(profile, profile_ref: str, records: list[tuple[str, str]], models: tuple[str, ...],
+                       split: str, faces, runtime, add) -> None:
+    """The scores of every record and the figure (appended through ``add``); ``models``: the trained model
+    folders behind the records (the page counts their runs and training time)."""
     npz = [r[0] for r in records]
     files = tuple(p for r in records for p in r)
     scores = paths.fig05_scores(profile)
@@ -107,6 +108,7 @@ def _scores_and_figure(profile, profile_ref: str, records: list[tuple[str, str]]
                   f"--split {split} --records {' '.join(npz)} --out {scores[0]}",
         SCORE_CODE + faces + lpips + files, scores, FIG05_SCORE_KEYS, runtime["scores"])
     add("figure", f"{PYTHON} -m pipelines.dgm.fig05 --profile {profile_ref} --scores {scores[0]} "
-                  f"--records {' '.join(npz)} --split {split} --data {DATA_ROOT} --out reports/dgm/fig05.pdf",
-        FIGURE_CODE + faces + files + scores, figure_outs("dgm", "fig05"), FIG05_FIGURE_KEYS + FIG05_FACE_KEYS,
-        runtime["figure"], compute=False)
+                  f"--records {' '.join(npz)} --split {split} --data {DATA_ROOT} --models {' '.join(models)} "
+                  "--out reports/dgm/fig05.pdf",
+        FIGURE_CODE + faces + files + scores + tuple(f"{m}/run.json" for m in models), figure_outs("dgm", "fig05"),
+        FIG05_FIGURE_KEYS + FIG05_FACE_KEYS, runtime["figure"], compute=False)
