@@ -237,7 +237,7 @@ def render(profile, scores: Path, records: list[Path], split: Path, root: Path, 
         stage_time += max(float(meta.get("wall_time_s") or 0), float(meta.get("train_time_s") or 0))
 
     def layout(bottom: float) -> None:
-        fig.subplots_adjust(left=0.03, right=0.99, top=0.93, bottom=bottom + 0.02, wspace=0.35, hspace=0.25)
+        fig.subplots_adjust(left=0.06, right=0.99, top=0.93, bottom=bottom + 0.02, wspace=0.35, hspace=0.25)
 
     write_page(fig, out_pdf, rows, profile, name=f"DGM {FIG}", findings=findings, notes=notes,
                run_ids=[v for v in run_keys.values() if v], run_keys=run_keys,
