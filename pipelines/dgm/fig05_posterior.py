@@ -29,14 +29,12 @@ from tqdm.auto import tqdm
 
 from generative_jscc.posterior import PosteriorJSCC
 from jscc_core.determinism import seed_everything, stage_seed
-from jscc_core.profiles import ProfileError
-from jscc_core.registry import RegistryError
-from jscc_core.training import CheckpointError, weights_digest
+from jscc_core.training import weights_digest
 from pipelines.cli import run_stage, stage_cli
 from pipelines.dgm.fig05_record import test_faces, write_record
 from pipelines.dgm.keys import FIG05_POSTERIOR_KEYS, fingerprint
-from pipelines.gjscc.common import ImageSizeError, as_tensor, as_uint8, check_image_size, check_snrs
-from pipelines.gjscc.evaluate import channel_generator, load_partial, progress_bar, save_partial
+from pipelines.gjscc.common import as_tensor, as_uint8, check_image_size, check_snrs
+from pipelines.gjscc.evaluate import USER_ERRORS, channel_generator, load_partial, progress_bar, save_partial
 from pipelines.gjscc.generator import load_generator, stage_device
 from pipelines.gjscc.models import load_model
 from pipelines.profile import load
@@ -153,9 +151,6 @@ def cmd_run(args) -> None:
     tqdm.write(f"posterior: {len(ids)} faces x {len(snrs)} SNRs, {seconds.mean():.1f} s per face and SNR "
                f"(max {seconds.max():.1f}; CPU {cpu.mean():.1f} s, max {cpu.max():.1f}), rho {info['rho_max']:.4f} "
                f"-> {args.out}")
-
-
-USER_ERRORS = (ProfileError, CheckpointError, RegistryError, FileNotFoundError, ImageSizeError, ValueError)
 
 
 def main(argv: list[str] | None = None) -> None:
