@@ -10,6 +10,7 @@ import pytest
 
 from jscc_core.results import read_results_csv
 from pipeline_helpers import BIN, REPO, has_git_checkout, project_copy, snakemake, undeclared_reads
+from pipelines.dgm.common import read_rows
 
 PROFILE = "tests/profiles/dgm_tiny.yaml"
 TARGETS = ("reports/dgm/fig06.pdf", "reports/benchmarks/resilient.json")
@@ -43,6 +44,10 @@ def test_fig06_from_a_clean_copy(built):
     assert intervals == {0, 1, 2}
     ours_fail = [r.value for r in rows if r.panel == "a" and r.metric == "decoding_failures" and "ours" in r.method]
     assert ours_fail == [0.0, 0.0, 0.0]  # our receiver always shows an image
+    trace = read_rows(built / "results/dgm_tiny/dgm/trace_ours.csv")
+    modes = {int(r["interval"]): r["mode"] for r in trace}  # 2 % -> 25 % -> 5 % loss, estimate one interval late
+    assert modes[0] == "layered" and modes[2] == "multiple-description"
+    assert all(int(r["redundant_sets"]) <= int(r["packets_lost"]) for r in trace)
     assert {r.metric for r in rows if r.panel == "b"} == {"psnr", "ms_ssim"}
 
 
@@ -56,8 +61,10 @@ def test_the_benchmark_on_the_trained_model(built, monkeypatch):
     benchmark.main(["--profile", PROFILE, "--data", "data", "--model", "results/dgm_tiny/dgm/model_lam0.013",
                     "--out", str(out)])
     bench = json.loads(out.read_text())
-    assert bench["images"] == 2 and bench["threads"] == 1 and bench["kodak_encode_decode_seconds"] > 0
+    assert bench["images"] == 2 and bench["threads"] == 2 and bench["kodak_encode_decode_seconds"] > 0
     assert bench["bits_per_pixel"] > 0 and bench["hevc_fec"]["parity_packets"] == 2  # ceil(0.139 x 10)
+    md = bench["multiple_description"]  # the redundant descriptions cost bits
+    assert md["bits_per_pixel"] > bench["bits_per_pixel"] and md["kodak_encode_decode_seconds"] > 0
 
 
 @pytest.mark.slow

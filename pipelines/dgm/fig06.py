@@ -179,6 +179,8 @@ def render(profile, trace: Path, trace_hevc: Path, rd_hevc: Path, rd_ours: list[
     fig.suptitle("Fig. 6: resilient image transmission over bursty packet loss", fontsize=10)
     trace_meta, hevc_meta = records[0], records[1]
     conceal = [(float(r["psnr"]) - float(r["psnr_zero_fill"])) for r in ours_rows if int(r["concealed_tokens"]) > 0]
+    md_from = profile.get("dgm.multiple_description_from")
+    redundant = sum(int(r.get("redundant_sets", 0)) for r in ours_rows)
     notes = [
         f"x: decoding failures (count of {n_images} images beside each mark); a lost image counts as the test set's "
         f"mean colour {np.round(hevc_meta.get('fallback_rgb', []), 3).tolist()} in the mean PSNR",
@@ -186,7 +188,10 @@ def render(profile, trace: Path, trace_hevc: Path, rd_hevc: Path, rd_ours: list[
         "packets (4-byte headers) fit within the bits our scheme sent (13-byte headers with CRC-32 included); "
         f"HEVC-intra is x265 ({hevc_meta.get('preset')}), the project's stand-in for VTM-20.0, which is stronger",
         f"our coding mode: layered while the running estimate is below {profile.get('dgm.layered_below'):g}, "
-        "independent otherwise; lost tokens concealed by the regression head" + (
+        + (f"multiple-description from {md_from:g} (each packet also carries a redundant description of another "
+           f"packet's tokens at quantisation step {trace_meta.get('redundant_step', float('nan')):g}; "
+           f"{redundant} lost token sets were taken from one), " if md_from is not None else "")
+        + "independent otherwise; lost tokens concealed by the regression head" + (
             f" (concealment vs zero-filling the same tokens: {np.mean(conceal):+.2f} dB mean PSNR over the "
             f"{len(conceal)} images with lost tokens)" if conceal else ""),
         f"the loss trace: Gilbert channels per interval (dgm.trace.schedule), "

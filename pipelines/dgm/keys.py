@@ -15,10 +15,11 @@ TRAINING_KEYS = RUN_KEYS + CODEC_KEYS + ("dgm.train_set", "dgm.train_limit", "dg
                                          "dgm.mask_share", "dgm.schedule")
 CODING_KEYS = RUN_KEYS + CODEC_KEYS + TEST_KEYS + ("dgm.packets",)
 RD_KEYS = CODING_KEYS + ("dgm.rd_steps",)
-TRACE_KEYS = CODING_KEYS + ("dgm.trace", "dgm.trace_step", "dgm.layered_below")
+MODE_KEYS = ("dgm.layered_below", "dgm.multiple_description_from", "dgm.redundant_step")
+TRACE_KEYS = CODING_KEYS + ("dgm.trace", "dgm.trace_step") + MODE_KEYS
 BASELINE_KEYS = RUN_KEYS + TEST_KEYS + ("dgm.packets", "dgm.trace", "dgm.fec")
-FIGURE_KEYS = ("seed", "dgm.test_set", "dgm.trace", "dgm.fec.provisioning", "dgm.layered_below")
-BENCHMARK_KEYS = CODING_KEYS + ("dgm.trace_step", "dgm.fec.preset", "dgm.benchmark")
+FIGURE_KEYS = ("seed", "dgm.test_set", "dgm.trace", "dgm.fec.provisioning") + MODE_KEYS
+BENCHMARK_KEYS = CODING_KEYS + ("dgm.trace_step", "dgm.redundant_step", "dgm.fec.preset", "dgm.benchmark")
 
 # Fig. 5: the test faces come from gjscc's split, the prior from its generator
 FIG05_RUN_KEYS = RUN_KEYS + ("gjscc.device",)

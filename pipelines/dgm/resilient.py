@@ -7,9 +7,11 @@ time-varying packet-loss trace (``trace``), one CSV row per image.
 
 Bits are every byte of every packet (headers and CRC included).  In the trace, interval i's coding
 mode is chosen from the running estimate (the loss measured over interval i - 1): layered below
-``dgm.layered_below``, independent otherwise; image j of the interval takes the interval's packet
-slots j P .. j P + P - 1.  A lost token is concealed by the regression head; the row also keeps the
-PSNR of the same packets with lost tokens set to zero (the concealment's gain).
+``dgm.layered_below``, multiple-description from ``dgm.multiple_description_from`` (redundant
+descriptions at step ``dgm.redundant_step``), independent between; image j of the interval takes
+the interval's packet slots j P .. j P + P - 1.  A token set whose packet was lost is taken from its
+redundant description when that arrived, and concealed by the regression head otherwise; the row
+also keeps the PSNR of the same packets with lost tokens set to zero (the concealment's gain).
 """
 from __future__ import annotations
 
@@ -34,9 +36,22 @@ from pipelines.dgm.metrics import quality
 from pipelines.profile import load
 
 
-def coding_mode(estimate: float, layered_below: float) -> str:
-    """The coding mode for an interval whose predicted loss is ``estimate``."""
-    return "layered" if estimate < layered_below else "independent"
+def coding_mode(estimate: float, layered_below: float, multiple_description_from: float | None = None) -> str:
+    """The coding mode for an interval whose predicted loss is ``estimate``: layered below
+    ``layered_below``, multiple-description from ``multiple_description_from`` (None: never),
+    independent between."""
+    if estimate < layered_below:
+        return "layered"
+    if multiple_description_from is not None and estimate >= multiple_description_from:
+        return "multiple-description"
+    return "independent"
+
+
+def _modes(profile):
+    """(layered_below, multiple_description_from, redundant_step) of the profile."""
+    md_from = profile.get("dgm.multiple_description_from")
+    return (float(profile.get("dgm.layered_below")), None if md_from is None else float(md_from),
+            float(profile.get("dgm.redundant_step")))
 
 
 def _setup(args):
@@ -86,17 +101,19 @@ def cmd_trace(args) -> None:
     n_packets = int(profile.get("dgm.packets"))
     step = float(profile.get("dgm.trace_step"))
     trace = loss_trace(profile, len(images), n_packets)
-    below = float(profile.get("dgm.layered_below"))
+    below, md_from, redundant_step = _modes(profile)
+    if md_from is not None and md_from < below:
+        raise ValueError(f"dgm.multiple_description_from ({md_from}) is below dgm.layered_below ({below})")
     sent: dict[tuple[str, str], list[bytes]] = {}
     rows = []
     for i in range(trace.n_intervals):
         estimate = float(trace.running_estimate[i])
-        mode = coding_mode(estimate, below)
+        mode = coding_mode(estimate, below, md_from)
         erased = trace.interval(i)
         for j, (image_id, im) in enumerate(images.items()):
             x = as_input(im)
             if (image_id, mode) not in sent:
-                sent[image_id, mode] = codec.compress(x, n_packets, mode, step)
+                sent[image_id, mode] = codec.compress(x, n_packets, mode, step, redundant_step=redundant_step)
             packets = sent[image_id, mode]
             lost = erased[j * n_packets:(j + 1) * n_packets]
             received = [None if e else raw for raw, e in zip(packets, lost)]
@@ -110,13 +127,14 @@ def cmd_trace(args) -> None:
             rows.append({"interval": i, "image": image_id, "mode": mode, "estimate": estimate,
                          "measured_loss": float(trace.measured_loss[i]), "target_loss": float(trace.target_loss[i]),
                          "packets": n_packets, "packets_lost": int(lost.sum()), "usable": len(report.usable),
-                         "concealed_tokens": report.concealed_tokens, "tokens": report.tokens, "bits": bits,
+                         "redundant_sets": len(report.redundant), "concealed_tokens": report.concealed_tokens,
+                         "tokens": report.tokens, "bits": bits,
                          "bpp": bits / (h * w), "decoded": 1, "psnr": p, "ms_ssim": s, "psnr_zero_fill": p0,
                          "ms_ssim_zero_fill": s0})
         last = rows[-len(images):]
         print(f"interval {i}: loss {trace.measured_loss[i]:.3f} (estimate {estimate:.3f}, {mode}): "
               f"{np.mean([r['psnr'] for r in last]):.2f} dB at {np.mean([r['bpp'] for r in last]):.3f} bpp")
-    _record(args, profile, meta, rows, started, step=step,
+    _record(args, profile, meta, rows, started, step=step, redundant_step=redundant_step,
             trace={"measured_loss": trace.measured_loss.tolist(), "running_estimate": trace.running_estimate.tolist(),
                    "packets_per_interval": int(trace.boundaries[1])})
 

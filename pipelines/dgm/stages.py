@@ -87,5 +87,6 @@ def fig06_stages(profile, profile_ref: str) -> list[Stage]:
         FIGURE_KEYS, runtime["figure"], threads=1)
     add("benchmark", f"{PYTHON} -m pipelines.dgm.benchmark {args} --model {trace_model} --out {paths.BENCHMARK}",
         ("pipelines/dgm/benchmark.py",) + EVAL_CODE + BASELINE_CODE + (test_set,) + paths.model_files(trace_model),
-        (paths.BENCHMARK,), BENCHMARK_KEYS, runtime["benchmark"], alone=True)
+        (paths.BENCHMARK,), BENCHMARK_KEYS, runtime["benchmark"], alone=True,
+        threads=int(profile.get("dgm.benchmark.threads") or threads))
     return out

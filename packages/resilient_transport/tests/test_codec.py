@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from resilient_transport import ResilientCodec
 from resilient_transport.mixture import bin_probability, pmf_table
 from resilient_transport.order import bayer_rank, packet_positions, step_bounds
+from resilient_transport.packets import HEADER_BYTES, MD_PREFIX_BYTES, redundant_carrier, redundant_set
 
 TINY = dict(n=16, m=8, units=1, dim=16, depth=2, heads=2, window=4)
 
@@ -28,6 +29,11 @@ def image():
 @pytest.fixture(scope="module")
 def packets(codec, image):
     return codec.compress(image, n_packets=10)
+
+
+@pytest.fixture(scope="module")
+def md_packets(codec, image):
+    return codec.compress(image, n_packets=10, mode="multiple-description", step=0.5, redundant_step=1.0)
 
 
 def test_order_is_a_spread_permutation():
@@ -81,11 +87,11 @@ def test_layered_enhancement_needs_its_base(codec, image):
 
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.sampled_from(["keep", "lose", "truncate", "flip", "garbage", "empty"]), min_size=10,
-                max_size=10), st.integers(0, 2 ** 16))
-def test_any_loss_or_damage_is_a_counted_loss(codec, packets, fates, seed):
+                max_size=10), st.integers(0, 2 ** 16), st.booleans())
+def test_any_loss_or_damage_is_a_counted_loss(codec, packets, md_packets, fates, seed, md):
     rng = np.random.default_rng(seed)
     sent = []
-    for raw, fate in zip(packets, fates):
+    for raw, fate in zip(md_packets if md else packets, fates):
         if fate == "lose":
             sent.append(None)
         elif fate == "truncate":
@@ -104,6 +110,8 @@ def test_any_loss_or_damage_is_a_counted_loss(codec, packets, fates, seed):
     assert report.usable == kept
     assert report.corrupt == sum(f in ("truncate", "flip", "garbage", "empty") for f in fates)
     assert len(report.reasons) == report.corrupt
+    if md:  # a missing set comes from its redundant description exactly when that packet is intact
+        assert report.redundant == [s for s in range(10) if s not in kept and redundant_carrier(s, 10) in kept]
 
 
 def test_duplicates_and_foreign_packets_are_counted(codec, image, packets):
@@ -112,3 +120,28 @@ def test_duplicates_and_foreign_packets_are_counted(codec, image, packets):
     assert report.corrupt == 2 and report.usable == [0] + list(range(2, 10))
     with pytest.raises(ValueError, match="no usable packet"):
         codec.decompress([None] * 10)
+
+
+def test_multiple_descriptions_recover_a_lost_set_coarsely(codec, image, md_packets):
+    fine, coarse = 0.5 * codec.quantise(image, 0.5)[0].float(), codec.quantise(image, 1.0)[0].float()
+    y, decoded, report, _ = codec.decode_latent(md_packets)
+    assert torch.equal(y, fine) and report.redundant == [] and bool(decoded.all())
+    assert not torch.equal(fine, coarse)
+    independent = codec.compress(image, n_packets=10, step=0.5)
+    extra = [len(a) - len(b) for a, b in zip(md_packets, independent)]  # prefix + a redundant stream each
+    assert all(e >= MD_PREFIX_BYTES for e in extra) and sum(extra) > 10 * MD_PREFIX_BYTES
+    assert all(len(raw) > HEADER_BYTES for raw in md_packets)
+    pos = packet_positions(5, 7, 10)
+    for p in (0, 3):
+        got = [None if i == p else raw for i, raw in enumerate(md_packets)]
+        y, decoded, report, _ = codec.decode_latent(got)
+        assert report.redundant == [p] and report.concealed_tokens == 0 and bool(decoded.all())
+        lost = torch.from_numpy(pos[p])
+        assert torch.equal(y.reshape(8, -1)[:, lost], coarse.reshape(8, -1)[:, lost])  # set p, coarsely
+        kept = torch.from_numpy(np.setdiff1d(np.arange(35), pos[p]))
+        assert torch.equal(y.reshape(8, -1)[:, kept], fine.reshape(8, -1)[:, kept])
+    carrier = redundant_carrier(2, 10)
+    assert redundant_set(carrier, 10) == 2
+    both = [None if i in (2, carrier) else raw for i, raw in enumerate(md_packets)]
+    _, _, report, _ = codec.decode_latent(both)  # each lost set's copy rode in the other lost packet
+    assert report.redundant == [] and report.concealed_tokens == len(pos[2]) + len(pos[carrier])

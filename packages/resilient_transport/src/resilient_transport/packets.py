@@ -16,6 +16,16 @@ Header (:data:`HEADER_BYTES` = 13 bytes, big-endian):
 
 A packet whose CRC fails, that is too short, or whose fields disagree with the image's other
 packets is a lost packet, counted as corrupt -- never an exception.
+
+In the multiple-description mode the payload holds two range-coded streams: the packet's own token
+set (its primary description) and a coarser copy of another packet's token set (a redundant
+description), behind a :data:`MD_PREFIX_BYTES`-byte prefix (counted in the rate like the header):
+
+| bytes | field |
+|-------|-------|
+| 0     | quantisation step code of the redundant description (step = c / 32) |
+| 1     | alphabet bound of the redundant description |
+| 2-3   | length of the primary stream (bytes) |
 """
 from __future__ import annotations
 
@@ -23,10 +33,12 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-CODING_MODES = ("independent", "layered")
+CODING_MODES = ("independent", "layered", "multiple-description")
 HEADER_BYTES = 13
+MD_PREFIX_BYTES = 4
 STEP_UNIT = 32  # the step travels as round(step * 32)
 _FIELDS = struct.Struct(">BBBBBHH")
+_MD_PREFIX = struct.Struct(">BBH")
 
 
 class PacketError(ValueError):
@@ -93,8 +105,10 @@ def contexts(mode: str, n_packets: int) -> list[tuple[int, ...]]:
     * independent -- none: every packet decodes alone;
     * layered -- the first ceil(P / 2) packets (the base layer) decode alone; each later packet
       (enhancement) is coded given the whole base layer, so it is cheaper but counts only when
-      every base packet arrived."""
-    if mode == "independent":
+      every base packet arrived;
+    * multiple-description -- none, as independent; each packet also carries a coarser redundant
+      description of the token set of packet :func:`redundant_set` (coded alone too)."""
+    if mode in ("independent", "multiple-description"):
         return [()] * n_packets
     if mode == "layered":
         base = -(-n_packets // 2)
@@ -113,3 +127,37 @@ def levels(ctx: list[tuple[int, ...]]) -> list[list[int]]:
         out.append(ready)
         done |= set(ready)
     return out
+
+
+def redundant_set(p: int, n_packets: int) -> int:
+    """The token set whose redundant description packet ``p`` carries in the multiple-description
+    mode: the set ceil(P / 2) packets earlier, so a burst of fewer than ceil(P / 2) consecutive
+    losses never takes a set's two descriptions together."""
+    return (p - -(-n_packets // 2)) % n_packets
+
+
+def redundant_carrier(s: int, n_packets: int) -> int:
+    """The packet that carries token set ``s``'s redundant description (inverse of :func:`redundant_set`)."""
+    return (s + -(-n_packets // 2)) % n_packets
+
+
+def join_descriptions(primary: bytes, redundant: bytes, step_code: int, bound: int) -> bytes:
+    """A multiple-description payload: prefix (redundant step code and bound, primary length), the
+    primary stream, the redundant stream."""
+    if len(primary) > 65535:
+        raise ValueError(f"primary description of {len(primary)} bytes exceeds the prefix's 65535")
+    return _MD_PREFIX.pack(step_code, bound, len(primary)) + primary + redundant
+
+
+def split_descriptions(payload: bytes) -> tuple[int, int, bytes, bytes]:
+    """(redundant step code, redundant bound, primary stream, redundant stream) of a
+    multiple-description payload; :class:`PacketError` naming what is wrong otherwise."""
+    if len(payload) < MD_PREFIX_BYTES:
+        raise PacketError(f"multiple-description payload of {len(payload)} bytes is shorter than its "
+                          f"{MD_PREFIX_BYTES}-byte prefix")
+    step_code, bound, n = _MD_PREFIX.unpack(payload[:MD_PREFIX_BYTES])
+    body = payload[MD_PREFIX_BYTES:]
+    if n > len(body) or step_code < 1:
+        raise PacketError(f"multiple-description prefix (step code {step_code}, primary {n} bytes) does not fit "
+                          f"a body of {len(body)} bytes")
+    return step_code, bound, body[:n], body[n:]
