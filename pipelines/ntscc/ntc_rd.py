@@ -33,7 +33,7 @@ from pipelines.figures.evals import EvalRun, group_points, mean, need_file, read
 from pipelines.figures.findings import Finding
 from pipelines.figures.page import new_figure, write_page
 from pipelines.figures.paper_values import load_paper_values
-from pipelines.ntscc.evals import NTC_OF, RD_COLUMNS, mean_operating_points, read_ntscc_eval
+from pipelines.ntscc.evals import NTC_OF, RD_COLUMNS, OperatingPoint, mean_operating_points, read_ntscc_eval
 from pipelines.profile import load
 
 REFERENCE_FILE = Path(__file__).with_name("compressai_kodak.yaml")
@@ -111,9 +111,9 @@ def hevc_series(sweep_csv: Path, pixels: dict[str, int]) -> tuple[Series, dict]:
     return Series("hevc", label, bpp, q, info, [meta["run_key"]]), meta
 
 
-def ntscc_best(evals: Sequence[Path], snr_db: float) -> dict[float, object]:
+def ntscc_best(evals: Sequence[Path], snr_db: float) -> dict[float, OperatingPoint]:
     """{λ: NTSCC's operating point with the best mean PSNR at ``snr_db``, over its η} (MSE models)."""
-    best: dict[float, object] = {}
+    best: dict[float, OperatingPoint] = {}
     for p in mean_operating_points([read_ntscc_eval(e) for e in evals]):
         if p.variant != "ntscc" or p.distortion != "mse" or not math.isclose(p.snr_db, snr_db, abs_tol=1e-9):
             continue
@@ -122,7 +122,7 @@ def ntscc_best(evals: Sequence[Path], snr_db: float) -> dict[float, object]:
     return best
 
 
-def ceiling_finding(ntscc: dict, ntc: Sequence[NTCPoint], snr_db: float) -> Finding:
+def ceiling_finding(ntscc: dict[float, OperatingPoint], ntc: Sequence[NTCPoint], snr_db: float) -> Finding:
     """NTSCC's PSNR at ``snr_db`` within ``CEILING_TOL_DB`` of its own NTC's (the one inside it,
     else the pretrained one) at every λ that has both."""
     claim = (f"NTSCC over AWGN at {snr_db:g} dB sits at its NTC's PSNR with no channel (within "
