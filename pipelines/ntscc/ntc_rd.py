@@ -42,6 +42,8 @@ REFERENCE_LABEL = "CompressAI mbt2018-mean (published, reference)"
 #: none: a channel codec that lost more than 1 dB, or transforms that moved more, would be the story.
 CEILING_TOL_DB = 1.0
 FIGURE = "ntc_rd"
+#: What the sweep's stream bits count (its record's ``count``; ``jscc_core.digital.rate_control``).
+COUNTED = {"file": "the whole HEIF file", "payload": "the HEVC NAL units", "slice": "the coded slices"}
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,8 @@ def render(profile, rd_csvs: Sequence[Path], sweep_csv: Path, out_pdf: Path, nts
     findings += [hevc_gap_finding(s, hevc) for s in series.values()]
     notes = [joint_training_note(series.get("pretrained"), series.get("inside NTSCC")),
              f"{hevc.method}: the sweep {Path(sweep_csv).name}'s error-free (+ capacity) streams, one point per "
-             "stream budget, bits as the sweep counts them; NTC bits: every byte of the y and z strings",
+             f"stream budget, bits of {COUNTED.get(sweep_meta.get('count', 'file'), sweep_meta.get('count'))}; "
+             "NTC bits: every byte of the y and z strings",
              f"{REFERENCE_LABEL}: transcribed from {ref_psnr.source.split(', results.')[0]} (24 Kodak images); "
              "reference data, not run here",
              f"{len(pixels)} Kodak images; PSNR of the 8-bit reconstruction, mean over the images"]
