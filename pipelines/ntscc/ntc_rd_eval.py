@@ -9,7 +9,8 @@ its transforms put on NTSCC.
 model (Comparison-I too), whose g_a, h_a, h_s, g_s and entropy models after joint training are
 evaluated. Writes ``ntc_rd.csv`` (one row per image: bytes of y and z, bpp = 8 bytes / (H W),
 PSNR and MS-SSIM of the 8-bit reconstruction, encode and decode seconds) and ``ntc_rd.json`` (MLflow
-run, run key, the model's run, wall time, data checksums) into the folder.
+run, run key, the model's run, wall time, data checksums) into the folder. It runs on the CPU
+whatever the profile's ``device``: the range coder works on CPU tensors.
 """
 from __future__ import annotations
 
