@@ -9,6 +9,8 @@ every method alike.
 """
 from __future__ import annotations
 
+import csv
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,11 @@ EVAL_COLUMNS = ("method", "model", "variant", "distortion", "lmbda", "eta", "tra
                 "psnr", "ms_ssim", "ms_ssim_db", "k_y", "k_z", "k_q", "k", "cbr", "run_key")
 METHODS = {"ntscc": "NTSCC", "comparison_i": "NTSCC w/o refinement (Comparison-I)",
            "comparison_ii": "Transformer deep JSCC (Comparison-II)", "deepjscc": "Deep JSCC"}  # variant -> method
+#: Columns of an NTC's ``ntc_rd.csv`` (no channel, ``pipelines.ntscc.ntc_rd_eval``): one row per image.
+RD_COLUMNS = ("model", "kind", "ntc", "distortion", "lmbda", "image_id", "height", "width", "bytes_y", "bytes_z",
+              "bpp", "psnr", "ms_ssim", "encode_s", "decode_s", "run_key")
+#: Model kind -> the NTC ``ntc_rd.csv`` holds: trained on its own, or g_a, h_a, h_s, g_s after joint training.
+NTC_OF = {"ntc": "pretrained", "ntscc": "inside NTSCC", "comparison_i": "inside Comparison-I"}
 
 
 def read_ntscc_eval(path: Path | str) -> EvalRun:
@@ -66,3 +73,15 @@ def mean_operating_points(runs: Sequence[EvalRun]) -> list[OperatingPoint]:
             k=mean(rows, "k"), k_y=mean(rows, "k_y"), k_z=mean(rows, "k_z"), k_q=mean(rows, "k_q"),
             run_key=first["run_key"]))
     return out
+
+
+def write_eval_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
+    """Write per-image ``rows`` (dicts keyed by ``columns``; floats to 6 significant digits) to
+    ``path`` through a temporary file, so a stopped stage leaves no half-written CSV."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(columns), lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    os.replace(tmp, path)

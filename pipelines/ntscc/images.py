@@ -28,8 +28,10 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -124,6 +126,14 @@ def schedule(cfg: dict, kind: str) -> TrainSchedule:
     return TrainSchedule.from_mapping(cfg["schedules"][kind])
 
 
+def aux_learning_rate(cfg: dict, kind: str) -> float:
+    """Adam's rate for the entropy bottleneck's quantiles of a ``kind`` model of the block ``cfg``:
+    ``ntc.aux_learning_rate`` for the kinds whose training reads ``ntc`` (default 1e-3)."""
+    if "ntc" not in TRAINING_KEYS[kind]:
+        return AUX_LEARNING_RATE
+    return float(cfg["ntc"].get("aux_learning_rate", AUX_LEARNING_RATE))
+
+
 def training_fingerprint(profile, kind: str, block: str, sched_kind: str, params: dict) -> str:
     """What a training run's checkpoint is valid for: the block's keys that kind reads
     (``TRAINING_KEYS``), its schedule, the seed, the run's parameters and the values of the
@@ -133,11 +143,14 @@ def training_fingerprint(profile, kind: str, block: str, sched_kind: str, params
     for key in TRAINING_KEYS[kind]:
         head, _, tail = key.partition(".")
         used[key] = cfg.get(head, {}).get(tail) if tail else cfg.get(head)
+    ntc = used.get("ntc")
+    if isinstance(ntc, Mapping) and "aux_learning_rate" in ntc:  # hashed on its own below, as before it was a key
+        used["ntc"] = MappingProxyType({k: v for k, v in ntc.items() if k != "aux_learning_rate"})
     weights = {name: weights_digest(Path(params[name])) for name in ("ntc", "init") if params.get(name)}
     rest = {name: value for name, value in params.items() if name not in weights}  # weights by value, not path
     blob = json.dumps({"kind": kind, "cfg": used, "schedule": cfg["schedules"][sched_kind], "seed": profile["seed"],
                        "threads": profile["threads"], "params": rest, "weights": weights,
-                       "aux_learning_rate": AUX_LEARNING_RATE}, sort_keys=True, default=str)
+                       "aux_learning_rate": aux_learning_rate(cfg, kind)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -172,7 +185,7 @@ def data_checksums(profile, block: str = "images", sets: tuple[str, ...] = ("tra
 
 def train_model(profile, make_model, loss_fn, load_data, sched: TrainSchedule, out: Path, checkpoint: Path,
                 fingerprint: str, *, kind: str, name: str, params: dict, run_key: str, log_params: dict,
-                checksums, experiment: str = EXPERIMENT) -> dict:
+                checksums, experiment: str = EXPERIMENT, aux_lr: float = AUX_LEARNING_RATE) -> dict:
     """Train one image model and write ``out``/model.pt and ``out``/run.json; returns the run.json.
 
     ``load_data()`` gives the training source (a :class:`RandomCrops`, or a float tensor
@@ -180,7 +193,8 @@ def train_model(profile, make_model, loss_fn, load_data, sched: TrainSchedule, o
     (``stage_seed(seed, name)``) is set after it and before ``make_model()``. The state is
     checkpointed at ``checkpoint`` under ``fingerprint`` (a checkpoint of another fingerprint is
     set aside), so an interrupted run resumes. ``checksums()`` gives the data checksums recorded in
-    run.json; ``log_params`` are logged to MLflow beside ``params`` and the schedule."""
+    run.json; ``log_params`` are logged to MLflow beside ``params`` and the schedule; ``aux_lr`` is
+    Adam's rate for the entropy bottleneck's quantiles (NTC and NTSCC models)."""
     device = stage_device(profile)  # a missing CUDA device stops the stage here, before any work
     started = time.perf_counter()
     source = load_data()
@@ -192,7 +206,7 @@ def train_model(profile, make_model, loss_fn, load_data, sched: TrainSchedule, o
                    params={"profile": profile.name, "kind": kind, **params, "schedule": asdict(sched), **log_params},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256}) as run:
         data = source.sample if isinstance(source, RandomCrops) else source
-        aux = quantile_training(model) if isinstance(model, (ImageNTC, ImageNTSCC)) else None
+        aux = quantile_training(model, aux_lr) if isinstance(model, (ImageNTC, ImageNTSCC)) else None
         logs = train(model, loss_fn, data, sched, checkpoint, fingerprint,
                      on_log=lambda step, m: run.log_metrics(m, step=step), desc=name, restart_foreign=True, aux=aux,
                      device=device)
@@ -224,7 +238,8 @@ def _train_stage(args, profile, kind: str, name: str, make_model, loss_fn, param
                 schedule(cfg, sched_kind), out, Path("checkpoints") / profile.name / "ntscc" / block / out.name /
                 "checkpoint.pt", fp, kind=kind, name=name, params=params, run_key=f"ntscc_images_{name}@{fp}",
                 log_params={"crop": cfg.get("crop"), "train_set": cfg["train_set"]},
-                checksums=lambda: data_checksums(profile, block, sets=("train_set",)))
+                checksums=lambda: data_checksums(profile, block, sets=("train_set",)),
+                aux_lr=aux_learning_rate(cfg, kind))
 
 
 def cmd_train_ntc(args) -> None:

@@ -79,3 +79,8 @@ class CifarPaths:
 
     def evaluated(self) -> list[str]:
         return [*self.ntscc.values(), *self.deepjscc.values()]
+
+
+def ntc_rd_files(folder: str) -> tuple[str, str]:
+    """(ntc_rd.csv, ntc_rd.json): rate-distortion with no channel of the NTC of the model in ``folder``."""
+    return f"{folder}/ntc_rd.csv", f"{folder}/ntc_rd.json"

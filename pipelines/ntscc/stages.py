@@ -2,7 +2,7 @@
 13, 17, Tables I-III) and Fig. 12, which adds the separation sweep it names."""
 from __future__ import annotations
 
-from pipelines.ntscc import banana_stages, image_stages
+from pipelines.ntscc import banana_stages, image_stages, ntc_rd_stages
 from pipelines.ntscc.checks import check_fig12
 from pipelines.ntscc.paths import ModelPaths
 from pipelines.paths import bler_dir, sweep_outputs
@@ -34,4 +34,5 @@ def fig12_stage(profile, profile_ref: str) -> Stage:
 def stages(profile, profile_ref: str) -> list[Stage]:
     """Every NTSCC stage of ``profile`` (``profile_ref``: the name or path passed to commands)."""
     return (banana_stages.stages(profile, profile_ref) + image_stages.stages(profile, profile_ref)
-            + [fig12_stage(profile, profile_ref)])
+            + [fig12_stage(profile, profile_ref)]
+            + ntc_rd_stages.stages(profile, profile_ref))

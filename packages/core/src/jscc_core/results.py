@@ -1,8 +1,9 @@
 """Results contract shared by every figure and table target.
 
 * :class:`ResultRow` -- one tidy row (one metric value at one operating point). ``source`` is
-  ``"ours"`` or ``"paper"``: reference values read off a paper are labelled rows, never mixed
-  with our own. ``value=None`` means "unavailable" (give the reason in ``extra["reason"]``).
+  ``"ours"``, ``"paper"`` (values read off the paper a page replicates) or ``"reference"``
+  (another work's published results drawn for comparison): labelled rows, never mixed with our
+  own. ``value=None`` means "unavailable" (give the reason in ``extra["reason"]``).
 * :func:`write_results_csv` / :func:`read_results_csv` -- a CSV with a fixed column order,
   deterministic row order and repr-exact floats, so a rerun can be compared byte for byte.
 * :func:`write_provenance` -- the JSON sidecar of a figure/table (profile, git commit, data
@@ -33,7 +34,7 @@ __all__ = ["ResultRow", "COLUMNS", "write_results_csv", "read_results_csv", "wri
 COLUMNS = ("figure", "panel", "source", "method", "dataset", "metric", "snr_db",
            "bandwidth_ratio", "value", "run_id", "extra")
 _FLOATS = ("snr_db", "bandwidth_ratio", "value")
-SOURCES = ("ours", "paper")
+SOURCES = ("ours", "paper", "reference")
 
 
 def _as_float(x: Any) -> float | None:

@@ -41,7 +41,8 @@ from ntscc.image.ntc import DISTORTIONS, ImageNTC, rd_loss
 
 LossFn = Callable[[nn.Module, Tensor], tuple[Tensor, dict[str, float]]]
 
-#: Adam's rate for the entropy bottleneck's quantiles (CompressAI's examples, the authors' code).
+#: Adam's rate for the entropy bottleneck's quantiles (CompressAI's examples, the authors' code);
+#: a profile may set its own (``ntc.aux_learning_rate``).
 AUX_LEARNING_RATE = 1e-3
 
 
@@ -74,12 +75,14 @@ def _check_lambda(lmbda: float) -> float:
     return float(lmbda)
 
 
-def quantile_training(model: nn.Module) -> AuxiliaryLoss:
+def quantile_training(model: nn.Module, learning_rate: float = AUX_LEARNING_RATE) -> AuxiliaryLoss:
     """The entropy bottleneck's quantiles of an ``ImageNTC`` or ``ImageNTSCC``, trained on its
-    ``aux_loss()`` by their own Adam (``jscc_core.training.train(..., aux=...)``)."""
+    ``aux_loss()`` by their own Adam at ``learning_rate`` (``jscc_core.training.train(..., aux=...)``)."""
     if not isinstance(model, (ImageNTC, ImageNTSCC)):
         raise ValueError(f"quantile_training takes an ImageNTC or ImageNTSCC, got {type(model).__name__}")
-    return AuxiliaryLoss(model.aux_parameters(), lambda m: m.aux_loss(), AUX_LEARNING_RATE)
+    if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
+        raise ValueError(f"quantile_training: learning_rate must be > 0, got {learning_rate!r}")
+    return AuxiliaryLoss(model.aux_parameters(), lambda m: m.aux_loss(), float(learning_rate))
 
 
 def eta_sampler(eta_range: float | tuple[float, float]) -> Callable[[], float]:
