@@ -153,6 +153,25 @@ def test_tile_sweep_diagnostic(built, tmp_path, capsys):
     assert exc.value.code == 2 and "a deepjscc model" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_learning_curve_diagnostic(built, tmp_path, capsys):
+    from pipelines.ntscc import learning_curve
+
+    args = ["--profile", str(built / PROFILE), "--data", str(built / "data"), "--images", "1", "--steps", "4",
+            "--every", "2"]
+    for transform in ("swin", "conv"):
+        out = tmp_path / f"{transform}.json"
+        learning_curve.main(args + ["--transform", transform, "--conv-channels", "8", "8", "--out", str(out)])
+        rows = json.loads(out.read_text())["rows"]
+        assert [r["step"] for r in rows] == [2, 4] and 0 < rows[0]["train_cpu_s"] < rows[1]["train_cpu_s"]
+        assert all(r["psnr"] > 0 and r["bpp"] > 0 for r in rows)
+        learning_curve.main(args + ["--transform", transform, "--conv-channels", "8", "8", "--out", str(out)])
+        assert json.loads(out.read_text())["rows"] == rows  # a finished run resumes to its end and keeps its rows
+    with pytest.raises(SystemExit) as exc:
+        learning_curve.main(args + ["--profile", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "x.json")])
+    assert exc.value.code == 2 and "missing.yaml" in capsys.readouterr().err
+
+
 def _profile(tmp_path, name: str, images: str = "", **top):
     """The tiny profile with YAML lines added under ntscc.images and top-level keys overridden."""
     from pipelines.profile import load
