@@ -56,7 +56,7 @@ from jscc_core.training import (
     checkpoint_train_seconds,
     describe_device,
     load_weights,
-    resolve_device,
+    profile_device,
     synchronize,
     train,
     weights_digest,
@@ -117,8 +117,8 @@ def ntscc_config(cfg: dict, variant: str = "ntscc", cbr: float | None = None) ->
 
 
 def stage_device(profile) -> torch.device:
-    """The profile's ``device`` (auto / cpu / cuda; cpu when unset): where models and tensors go."""
-    return resolve_device(profile.get("device", "cpu"), "device")
+    """The profile's ``device`` (auto / cpu / cuda / mps; cpu when unset): where models and tensors go."""
+    return profile_device(profile)
 
 
 def schedule(cfg: dict, kind: str) -> TrainSchedule:
