@@ -1,7 +1,10 @@
-"""The ``device`` setting of the NTSCC image and separation stages, exercised on the CPU: the same
-code path as a GPU run (models and batches moved, generators made on the device), a CUDA request
-on a machine without CUDA refused in one line before any work, GPUs declared to schedulers."""
+"""The one top-level ``device`` setting of the NTSCC image, separation, GJSCC and Fig. 5 stages,
+exercised on the CPU: the same code path as a GPU run (models and batches moved, generators made on
+the device), a CUDA request on a machine without CUDA refused in one line before any work, GPUs
+declared to schedulers."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,15 +17,20 @@ from ntscc.image.objectives import ntscc_objective, quantile_training
 from pipelines.ntscc import images
 from pipelines.stages import all_stages
 
+REPO = Path(__file__).resolve().parent.parent
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 
 
 def test_device_settings_resolve_and_bad_ones_name_the_key():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(ValueError, match=r"device must be one of auto, cpu, cuda or cuda:N, got 'gpu'"):
+    with pytest.raises(ValueError, match=r"device must be one of auto, cpu, cuda, cuda:N or mps, got 'gpu'"):
         resolve_device("gpu")
-    assert (device_gpus("cpu"), device_gpus(None), device_gpus("auto"), device_gpus("cuda:1")) == (0, 0, 1, 1)
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError, match=r"^device is 'mps' but this machine has no MPS device .*cpu or auto$"):
+            resolve_device("mps")
+    assert (device_gpus("cpu"), device_gpus(None), device_gpus("auto"), device_gpus("cuda:1"),
+            device_gpus("mps")) == (0, 0, 1, 1, 0)
 
 
 @NO_CUDA
@@ -41,6 +49,22 @@ def test_a_stage_asked_for_cuda_stops_before_any_work(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         images.main(["train-ntc", "--profile", str(profile), "--data", str(tmp_path / "no-data"), "--lmbda", "64",
                      "--out", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "device is 'cuda' but this machine has no CUDA device" in err
+    assert not out.exists()
+
+
+@NO_CUDA
+def test_a_gjscc_stage_asked_for_cuda_stops_before_any_work(tmp_path, capsys):
+    from pipelines.gjscc import models
+
+    profile = tmp_path / "cuda.yaml"
+    profile.write_text(f"extends: {REPO}/pipelines/profiles/mini.yaml\ndevice: cuda\n")
+    out = tmp_path / "model"
+    with pytest.raises(SystemExit) as exc:
+        models.main(["train-deepjscc", "--profile", str(profile), "--data", str(tmp_path / "no-data"), "--split",
+                     str(tmp_path / "split.json"), "--domain", "natural", "--c-out", "2", "--out", str(out)])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "device is 'cuda' but this machine has no CUDA device" in err
@@ -71,3 +95,7 @@ def test_stages_declare_the_device_and_ask_for_gpus_only_when_they_may_use_one()
     assert trained and all(s.gpus == 1 and "device" in s.params for s in trained)
     assert paper["ntscc_images_time_models"].gpus == 1
     assert all(s.gpus == 0 for n, s in paper.items() if n.startswith(("ntscc_images_fig", "ntscc_images_table")))
+    # GJSCC and the Fig. 5 stages on its models read the same top-level key (gjscc.device is gone)
+    for name in ("gjscc_train_deepjscc_faces_c8", "gjscc_generator_train", "dgm_fig05_posterior"):
+        assert "device" in mini[name].params and "gjscc.device" not in mini[name].params and mini[name].gpus == 0
+    assert all(s.gpus == 1 and "device" in s.params for n, s in paper.items() if n.startswith("gjscc_train"))

@@ -46,6 +46,43 @@ def test_fig12_with_learned_schemes_from_a_clean_state(built):
     cliff = next(f for f in prov["extra"]["findings"] if f["claim"].startswith("QPSK 2/3 chosen for 4 dB"))
     assert cliff["holds"]  # two Kodak images: all lost at 0 dB, all received at 6 dB
     assert {r.panel for r in rows} == {"a", "c"}
+    assert any("trained at one SNR and tested at every SNR, in (a) too" in n for n in prov["extra"]["notes"])
+
+
+@pytest.mark.slow
+def test_fig12_panel_a_reads_the_models_fine_tuned_at_each_snr(built, tmp_path, monkeypatch):
+    """The paper profile's setting (ntscc.images.fig12_per_snr): panel (a) draws the per-SNR fine-tunes,
+    panel (c) the models trained at one SNR. Stand-ins for the fine-tunes: the 4 dB rows of the λ = 16
+    and c_out = 3 evaluations, renamed as fine-tunes at 4 dB."""
+    import csv
+
+    from pipelines.ntscc import fig12
+    from pipelines.profile import load
+
+    per_snr = []
+    for base in ("ntscc_mse_lam16", "deepjscc_mse_c3"):
+        folder = tmp_path / f"{base}_snr4"
+        folder.mkdir()
+        with open(built / ROOT / base / "eval.csv") as fh:
+            rows = [r for r in csv.DictReader(fh) if float(r["snr_db"]) == 4.0]
+        with open(folder / "eval.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+            w.writeheader()
+            w.writerows({**r, "model": folder.name, "train_snr_db": "4"} for r in rows)
+        (folder / "eval.json").write_bytes((built / ROOT / base / "eval.json").read_bytes())
+        per_snr.append(folder / "eval.csv")
+    monkeypatch.chdir(built)
+    out = tmp_path / "fig12.pdf"
+    evals = [built / ROOT / m / "eval.csv" for m in ("ntscc_mse_lam64", "ntscc_mse_lam16", "deepjscc_mse_c3")]
+    sep = built / "results/images_tiny/separation"
+    fig12.render(load(PROFILE), sep / "kodak_awgn.csv", sep / "bler", out, evals, per_snr)
+    learned = [r for r in read_results_csv(out.with_suffix(".csv")) if r.method in ("NTSCC", "Deep JSCC")]
+    panel_a = {(r.method, r.extra["model"], r.snr_db, r.extra["train_snr_db"]) for r in learned if r.panel == "a"}
+    assert panel_a == {("NTSCC", "ntscc_mse_lam16_snr4", 4.0, 4.0), ("Deep JSCC", "deepjscc_mse_c3_snr4", 4.0, 4.0)}
+    panel_c = [r for r in learned if r.panel == "c"]
+    assert {r.snr_db for r in panel_c} == {4.0, 10.0} and all(r.extra["train_snr_db"] == 10.0 for r in panel_c)
+    notes = json.loads(out.with_suffix(".json").read_text())["extra"]["notes"]
+    assert any("(a): each learned model fine-tuned from the model of (c) at the test SNR" in n for n in notes)
 
 
 @pytest.mark.slow
@@ -123,6 +160,9 @@ def test_paper_profile_dry_runs_the_image_figures(project):
     text = res.stdout + res.stderr
     for lam in ("1024", "256", "64", "16", "4"):  # the paper's lambda grid, one NTSCC per lambda
         assert f"ntscc_images_train_ntscc_mse_lam{lam}" in text
+    for snr in ("1", "4", "7", "10", "13"):  # Fig. 12(a): lambda = 16 and deep JSCC fine-tuned at every test SNR
+        for model in (f"ntscc_mse_lam16_snr{snr}", f"deepjscc_mse_c3_snr{snr}"):
+            assert f"ntscc_images_train_{model}" in text and f"ntscc_images_evaluate_{model}" in text
     assert "data_open_images_train" in text
     # GJSCC at the paper's scale: CelebA-HQ, ImageNet, the official FFHQ G converted (not trained)
     for stage in ("data_celeba_hq", "data_imagenet", "data_ffhq_stylegan2", "gjscc_generator_convert",

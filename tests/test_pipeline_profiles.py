@@ -2,7 +2,7 @@
 import pytest
 
 from jscc_core.profiles import ProfileError
-from pipelines.ntscc import banana_stages
+from pipelines.ntscc import banana_stages, image_stages
 from pipelines.profile import load
 from pipelines.stages import all_stages
 
@@ -56,3 +56,49 @@ def test_every_stage_declares_profile_keys_that_exist(name):
 def test_timing_stage_runs_alone_without_a_huge_thread_request():
     timing = {st.name: st for st in all_stages("paper")}["ntscc_images_time_models"]
     assert timing.alone and timing.threads == 1
+
+
+def test_paper_fig12_fine_tunes_each_test_snr_from_the_10_db_models():
+    """Fig. 12(a) in the paper profile: lambda = 16 NTSCC and R = 1/16 deep JSCC fine-tuned at every test
+    SNR from the train_snr_db models, each evaluated, and read by Fig. 12; mini keeps one SNR."""
+    paper = {s.name: s for s in all_stages("paper")}
+    root = "results/paper/ntscc/images"
+    for snr in ("1", "4", "7", "10", "13"):
+        for model, base in ((f"ntscc_mse_lam16_snr{snr}", "ntscc_mse_lam16"),
+                            (f"deepjscc_mse_c3_snr{snr}", "deepjscc_mse_c3")):
+            train, evaluate = paper[f"ntscc_images_train_{model}"], paper[f"ntscc_images_evaluate_{model}"]
+            assert f"{root}/{base}/model.pt" in train.deps and f"--init {root}/{base}/model.pt" in train.cmd
+            assert f"--fig12-snr {float(snr)!r}" in train.cmd and "ntscc.images.schedules.fine_tune" in train.params
+            assert f"{root}/{model}/model.pt" in evaluate.deps
+            assert f"{root}/{model}/eval.csv" in paper["ntscc_fig12"].deps
+        assert "ntscc.images.fig12_per_snr.eta_train" in paper[f"ntscc_images_train_ntscc_mse_lam16_snr{snr}"].params
+    fig12 = paper["ntscc_fig12"].cmd
+    assert fig12.index("--eval") < fig12.index(f"{root}/ntscc_mse_lam16/eval.csv") < fig12.index("--per-snr-eval")
+    mini = all_stages("mini")
+    assert not [s.name for s in mini if "_snr" in s.name]
+    assert "--per-snr-eval" not in {s.name: s for s in mini}["ntscc_fig12"].cmd
+
+
+def test_fig12_fine_tunes_name_a_model_the_profile_trains():
+    with pytest.raises(ProfileError, match=r"ntscc\.images\.fig12_per_snr\.lmbda = 32\.0 is not one of"):
+        image_stages.stages(load("paper", overrides={"ntscc.images.fig12_per_snr.lmbda": 32.0}), "paper")
+    with pytest.raises(ProfileError, match=r"ntscc\.images\.fig12_per_snr\.lamda"):
+        load("paper", overrides={"ntscc.images.fig12_per_snr.lamda": 16.0})
+    with pytest.raises(ProfileError, match=r"ntscc\.images\.fig12_per_snr"):
+        load("mini", overrides={"ntscc.images.fig12_per_snr": True})
+
+
+def test_a_fig12_fine_tune_without_its_start_or_its_key_is_one_line(tmp_path, capsys):
+    from pipelines.ntscc import images
+
+    runs = ((["train-deepjscc", "--c-out", "3"], "--fig12-snr fine-tunes a trained model at that SNR: give its "
+             "weights with --init"),
+            (["train-ntscc", "--lmbda", "16", "--init", str(tmp_path / "model.pt")],
+             "--fig12-snr trains on ntscc.images.fig12_per_snr.eta_train, which profile 'mini' does not set"))
+    for argv, message in runs:
+        with pytest.raises(SystemExit) as exc:
+            images.main([*argv, "--fig12-snr", "4", "--profile", "mini", "--data", str(tmp_path),
+                         "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err.strip()
+        assert exc.value.code == 2 and len(err.splitlines()) == 1 and err.endswith(message)
+        assert not (tmp_path / "out").exists()

@@ -120,7 +120,7 @@ def _train(args, profile, kind: str, keys, make_model, loss_fn, sched_kind: str,
     its checkpoint keyed by the profile ``keys`` and ``extra`` (the run's parameters besides lambda)."""
     cfg = block(profile)
     sched = TrainSchedule.from_mapping(cfg["schedules"][sched_kind])
-    fp = fingerprint(profile, keys, kind=kind, aux_learning_rate=AUX_LEARNING_RATE, **extra)
+    fp = fingerprint(profile, keys, device_as=("device",), kind=kind, aux_learning_rate=AUX_LEARNING_RATE, **extra)
     out = Path(args.out)
     name = f"fig05_{out.name}"
     params = {"lmbda": float(cfg["lmbda"]), "distortion": "mse", "tag": out.name, **extra}
@@ -212,7 +212,7 @@ def cmd_evaluate(args) -> None:
     dims = 3 * faces.shape[1] * faces.shape[2]
     max_uses = max_rho * dims
     x_all = as_tensor(faces)
-    fp = fingerprint(profile, FIG05_NTSCC_KEYS, model=meta["run_key"])
+    fp = fingerprint(profile, FIG05_NTSCC_KEYS, device_as=("gjscc.device", "device"), model=meta["run_key"])
     run_key = f"dgm_fig05_ntscc@{fp}"
     started = time.perf_counter()
     images = np.zeros((len(snrs), len(ids), *faces.shape[1:]), dtype=np.uint8)

@@ -5,6 +5,7 @@ stages' outputs (folders and files as dependencies).
 Light on purpose (no model code): the Snakefile and dvc.yaml are built from this list."""
 from __future__ import annotations
 
+from jscc_core.training import device_gpus
 from pipelines.data import data_dir
 from pipelines.dgm import paths
 from pipelines.dgm.keys import (
@@ -50,7 +51,7 @@ def stages(profile, profile_ref: str) -> list[Stage]:
     args = f"--profile {profile_ref} --data {DATA_ROOT}"
     threads = int(profile["threads"])
     runtime = profile.get("dgm.fig05.runtime_min")
-    gpus = 1 if str(profile.get("gjscc.device")).startswith("cuda") else 0
+    gpus = device_gpus(profile.get("device"))
     split = gjscc_paths.split_file(profile)
     faces = (data_dir(profile.get("gjscc.data.faces")), split)
     out: list[Stage] = []

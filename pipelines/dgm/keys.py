@@ -22,7 +22,7 @@ FIGURE_KEYS = ("seed", "dgm.test_set", "dgm.trace", "dgm.fec.provisioning") + MO
 BENCHMARK_KEYS = CODING_KEYS + ("dgm.trace_step", "dgm.redundant_step", "dgm.fec.preset", "dgm.benchmark")
 
 # Fig. 5: the test faces come from gjscc's split, the prior from its generator
-FIG05_RUN_KEYS = RUN_KEYS + ("gjscc.device",)
+FIG05_RUN_KEYS = RUN_KEYS + ("device",)
 FIG05_FACE_KEYS = FIG05_RUN_KEYS + ("gjscc.data.faces", "gjscc.data.split", "gjscc.image_size", "dgm.fig05.images",
                                     "dgm.fig05.snr_db", "dgm.fig05.max_rho")
 FIG05_SEPARATION_KEYS = FIG05_FACE_KEYS + ("dgm.fig05.separation",)
@@ -48,7 +48,12 @@ def present(profile, keys: Iterable[str]) -> tuple[str, ...]:
     return tuple(k for k in dict.fromkeys(keys) if profile.get(k) is not None)
 
 
-def fingerprint(profile, keys: Iterable[str], **extra) -> str:
-    """16 hex digits of a SHA-256 of the keys' values and ``extra``: what a checkpoint is valid for."""
-    values = {k: thaw(profile.get(k)) for k in present(profile, keys)}
+def fingerprint(profile, keys: Iterable[str], *, device_as: tuple[str, ...] = ("gjscc.device",), **extra) -> str:
+    """16 hex digits of a SHA-256 of the keys' values and ``extra``: what a checkpoint is valid for.
+    The top-level ``device`` is hashed under each name of ``device_as``: ``gjscc.device`` (the stages on
+    gjscc's models read it there before every pipeline shared one key), ``device`` (the NTSCC stages
+    always read that), so the move invalidates no checkpoint or record."""
+    values = {k: thaw(profile.get(k)) for k in present(profile, keys) if k != "device"}
+    if "device" in present(profile, keys):
+        values.update((name, thaw(profile.get("device"))) for name in device_as)
     return hashlib.sha256(canonical_json({"keys": values, **extra}).encode()).hexdigest()[:16]

@@ -52,7 +52,7 @@ from jscc_core.metrics import psnr
 from jscc_core.profiles import ProfileError, thaw
 from jscc_core.registry import RegistryError, file_resolver, sha256_file
 from jscc_core.tracking import track_run
-from jscc_core.training import CheckpointError, load_weights
+from jscc_core.training import CheckpointError, load_weights, profile_device
 from pipelines.cli import run_stage, stage_cli
 from pipelines.gjscc.data import face_split, write_split
 from pipelines.profile import load
@@ -90,13 +90,9 @@ def load_generator(profile, path: str | os.PathLike, device: str | torch.device 
 
 
 def stage_device(profile) -> torch.device:
-    """``gjscc.device``; a CUDA device the machine lacks is a ValueError naming the key."""
-    name = str(profile.get("gjscc.device"))
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"gjscc.device is {name!r} but CUDA is not available here; set gjscc.device: cpu")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("gjscc.device is 'mps' but MPS is not available here; set gjscc.device: cpu")
-    return torch.device(name)
+    """The profile's top-level ``device`` (auto / cpu / cuda / cuda:N / mps), the one every stage
+    honours; a CUDA or MPS device the machine lacks is a one-line ValueError naming the key."""
+    return profile_device(profile)
 
 
 def training_fingerprint(profile) -> str:

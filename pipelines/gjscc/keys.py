@@ -13,7 +13,10 @@ from collections.abc import Iterable
 
 from jscc_core.profiles import canonical_json, thaw
 
-RUN_KEYS = ("seed", "threads", "gjscc.device")  # every stage seeds, sizes its thread pool and picks its device
+RUN_KEYS = ("seed", "threads", "device")  # every stage seeds, sizes its thread pool and picks its device
+#: Fingerprints hash the top-level ``device`` under ``gjscc.device``, the block key GJSCC read it from
+#: before every pipeline shared one: moving it invalidates no checkpoint, run key or partial evaluation.
+HASHED_AS = {"device": "gjscc.device"}
 FACES_KEYS = ("gjscc.image_size", "gjscc.data.faces")  # the face set, read through split.json
 NATURAL_KEYS = ("gjscc.image_size", "gjscc.data.natural", "gjscc.data.natural_crop", "gjscc.data.natural_limit",
                 "gjscc.data.split")
@@ -64,5 +67,6 @@ def key_values(profile, keys: Iterable[str]) -> dict:
 def key_fingerprint(profile, keys: Iterable[str], **extra) -> str:
     """16 hex digits of a SHA-256 of the keys' values and ``extra`` (the stage's own arguments,
     digests of the weights it starts from): what a checkpoint or run key is valid for."""
-    blob = canonical_json({"keys": key_values(profile, keys), **extra})
+    values = {HASHED_AS.get(k, k): v for k, v in key_values(profile, keys).items()}
+    blob = canonical_json({"keys": values, **extra})
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

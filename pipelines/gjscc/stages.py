@@ -6,6 +6,7 @@ StyleGAN-2 prior G (trained in mini, converted from the official FFHQ weights in
 Light on purpose (no model code): the Snakefile and dvc.yaml are built from this list."""
 from __future__ import annotations
 
+from jscc_core.training import device_gpus
 from pipelines.data import data_dir, fetch_stage
 from pipelines.gjscc import paths
 from pipelines.gjscc.keys import (
@@ -46,7 +47,7 @@ class _Builder:
         self.profile, self.ref = profile, profile_ref
         self.args = f"--profile {profile_ref} --data {DATA_ROOT}"
         self.runtime = profile.get("gjscc.runtime_min")
-        self.gpus = 1 if str(profile.get("gjscc.device")).startswith("cuda") else 0
+        self.gpus = device_gpus(profile.get("device"))  # as NTSCC's stages: 1 for auto and cuda
         self.threads = int(profile["threads"])
         self.faces = data_dir(profile.get("gjscc.data.faces"))
         self.split = paths.split_file(profile)

@@ -61,6 +61,7 @@ def check_images(profile) -> None:
                            f"{list(cfg['ms_ssim']['lambdas'])} for {list(cfg['lambdas'])}")
     if len(cfg["ntc"]["embed_dims"]) != len(cfg["ntc"]["depths"]):
         raise ProfileError(f"{where}.ntc: embed_dims and depths must have one entry per stage")
+    check_fig12_per_snr(profile)
     sweeps = profile.get("separation")["sweeps"]
     if "kodak_cbr" not in sweeps:
         raise ProfileError(f"{where}: Figs. 11 and 17 read the separation sweep 'kodak_cbr', missing from "
@@ -75,6 +76,23 @@ def check_images(profile) -> None:
             raise ProfileError(f"profile {profile.name!r}: separation.sweeps.{cifar['sweep']} must code the images "
                                f"ntscc.cifar tests ({cifar['test_set']}, limit {cifar.get('test_limit')}), got "
                                f"{sweep['dataset']}, limit {sweep.get('limit')}")
+
+
+def check_fig12_per_snr(profile) -> None:
+    """``ntscc.images.fig12_per_snr`` (when set) fine-tunes models the block trains: its lmbda is one of
+    ``lambdas``, its c_out one of ``deepjscc.c_out``, and no SNR is listed twice."""
+    cfg = profile.get("ntscc.images")
+    per = cfg.get("fig12_per_snr")
+    if not per:
+        return
+    where = f"profile {profile.name!r}: ntscc.images.fig12_per_snr"
+    if per["lmbda"] not in cfg["lambdas"]:
+        raise ProfileError(f"{where}.lmbda = {per['lmbda']} is not one of ntscc.images.lambdas {list(cfg['lambdas'])}")
+    if per["c_out"] not in cfg["deepjscc"]["c_out"]:
+        raise ProfileError(f"{where}.c_out = {per['c_out']} is not one of ntscc.images.deepjscc.c_out "
+                           f"{list(cfg['deepjscc']['c_out'])}")
+    if len(set(per["snr_db"])) != len(per["snr_db"]):
+        raise ProfileError(f"{where}.snr_db lists an SNR twice: {list(per['snr_db'])}")
 
 
 def check_fig12(profile) -> None:

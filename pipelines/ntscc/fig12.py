@@ -2,7 +2,9 @@
 
 (a) NTSCC (the best model whose mean R is at most 1/16 at each SNR) and deep JSCC at R = 1/16
 against "HEVC-intra + LDPC" as the envelope of the best MCS at each SNR (a genie that knows the
-SNR) and "HEVC-intra + capacity";
+SNR) and "HEVC-intra + capacity"; with ``--per-snr-eval`` the learned curves of (a) are the
+models fine-tuned at each test SNR (the paper's setting, profile key
+``ntscc.images.fig12_per_snr``), otherwise the models of (c);
 (c) graceful degradation: the learned models, trained at one SNR, tested across SNRs, and one
 MCS chosen for an *estimated* SNR and used at every actual SNR, which falls off a cliff below it.
 
@@ -12,7 +14,7 @@ Without ``--eval`` files only the separation curves are drawn.
 
     python -m pipelines.ntscc.fig12 --profile mini --sweep-csv results/mini/separation/kodak_awgn.csv \\
         --bler-dir results/mini/separation/bler --eval results/mini/ntscc/images/*/eval.csv \\
-        --out reports/ntscc/fig12.pdf
+        --out reports/ntscc/fig12.pdf [--per-snr-eval results/paper/ntscc/images/*_snr*/eval.csv]
 
 Writes fig12.pdf, fig12.csv (every plotted point) and fig12.json (provenance).
 """
@@ -75,9 +77,11 @@ def learned_rows(panel: str, method: str, pts: list[OperatingPoint]) -> list[Res
                              "n_images": p.n_images, "channel_use": "complex"}) for p in pts]
 
 
-def render(profile, sweep_csv: Path, bler_dir: Path, out_pdf: Path, evals: list[Path] | None = None) -> None:
+def render(profile, sweep_csv: Path, bler_dir: Path, out_pdf: Path, evals: list[Path] | None = None,
+           per_snr: list[Path] | None = None) -> None:
     """Fig. 12 from the separation sweep over SNR (its BLER tables in ``bler_dir`` for mode
-    abstraction) and the image models' evaluations ``evals``."""
+    abstraction), the image models' evaluations ``evals`` (panel (c), and (a) unless ``per_snr``)
+    and those of the models fine-tuned at each test SNR, ``per_snr`` (panel (a))."""
     started = time.perf_counter()
     cfg = profile.get("ntscc.fig12")
     sep = profile.get("separation")
@@ -95,13 +99,16 @@ def render(profile, sweep_csv: Path, bler_dir: Path, out_pdf: Path, evals: list[
 
     runs = [read_ntscc_eval(e) for e in evals or []]
     learned = learned_curves(mean_operating_points(runs), ratio[0]) if runs else {}
+    tuned_runs = [read_ntscc_eval(e) for e in per_snr or []]
+    tuned = learned_curves(mean_operating_points(tuned_runs), ratio[0]) if tuned_runs else None
     fig = new_figure(11, 4.4)
     axes = fig.subplots(1, 2)
     rows: list[ResultRow] = []
-    for method, pts in learned.items():
-        for ax, panel in zip(axes, "ac"):
-            ax.plot([p.snr_db for p in pts], [p.psnr for p in pts], "-", label=f"{method} (trained at "
-                    f"{pts[0].train_snr_db:g} dB)", **STYLES.get(method, dict(marker="o")))
+    for panel, ax, curves in (("a", axes[0], learned if tuned is None else tuned), ("c", axes[1], learned)):
+        for method, pts in curves.items():
+            how = "fine-tuned at each SNR" if curves is tuned else f"trained at {pts[0].train_snr_db:g} dB"
+            ax.plot([p.snr_db for p in pts], [p.psnr for p in pts], "-", label=f"{method} ({how})",
+                    **STYLES.get(method, dict(marker="o")))
             rows += learned_rows(panel, method, pts)
     # (a) envelope over the MCS set and the capacity bound
     ax = axes[0]
@@ -160,11 +167,16 @@ def render(profile, sweep_csv: Path, bler_dir: Path, out_pdf: Path, evals: list[
         ax.set_ylabel("PSNR (dB), Kodak mean")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
-    notes = [f"link mode {sep['mode']}; lost images shown as the data set's mean colour; "
-             + ("learned models are trained at one SNR and tested at every SNR, in (a) too"
-                if learned else "learned schemes are not evaluated in this run")]
+    if tuned is not None:
+        setting = ("(a): each learned model fine-tuned from the model of (c) at the test SNR and tested there, "
+                   "NTSCC's best eta within R <= 1/16, as the paper; (c): the models trained at one SNR")
+    else:
+        setting = ("learned models are trained at one SNR and tested at every SNR, in (a) too"
+                   if learned else "learned schemes are not evaluated in this run")
+    notes = [f"link mode {sep['mode']}; lost images shown as the data set's mean colour; {setting}"]
     write_page(fig, out_pdf, rows, profile, name="NTSCC fig12", findings=findings, notes=notes,
-               run_ids=[meta["run_id"]] + [run.meta["run_id"] for run in runs], run_keys={run_key: meta["run_id"]},
+               run_ids=[meta["run_id"]] + [run.meta["run_id"] for run in (*runs, *tuned_runs)],
+               run_keys={run_key: meta["run_id"]},
                data_checksums=meta["data_checksums"], stage_time_s=meta["wall_time_s"], started=started)
 
 
@@ -173,8 +185,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sweep-csv", required=True, help="per-image CSV of the separation sweep over SNR")
     parser.add_argument("--bler-dir", required=True, help="BLER tables (mode abstraction)")
     parser.add_argument("--eval", nargs="*", default=[], help="eval.csv files of the image models")
+    parser.add_argument("--per-snr-eval", nargs="*", default=[],
+                        help="eval.csv files of the models fine-tuned at each test SNR (panel (a))")
     run_figure(parser, argv, lambda args: render(load(args.profile), Path(args.sweep_csv), Path(args.bler_dir),
-                                                 Path(args.out), [Path(e) for e in args.eval]))
+                                                 Path(args.out), [Path(e) for e in args.eval],
+                                                 [Path(e) for e in args.per_snr_eval]))
 
 
 if __name__ == "__main__":

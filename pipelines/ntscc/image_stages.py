@@ -51,12 +51,13 @@ class _Builder:
         return RUN_KEYS + device + block_keys(self.profile, self.block, keys)
 
     def train(self, kind: str, sched: str, args: str, folder: str, *, distortion: str = "mse",
-              start: str | None = None) -> None:
+              start: str | None = None, eta_key: str | None = None) -> None:
         """Train a model of ``kind`` with schedule ``schedules.<sched>`` into ``folder``, starting
-        from the weights ``start`` (an NTC for NTSCC, the MSE model for a fine-tune)."""
+        from the weights ``start`` (an NTC for NTSCC, the MSE model for a fine-tune); an NTSCC
+        model draws eta from ``eta_key`` (default: the block's range for ``distortion``)."""
         keys = TRAINING_KEYS[kind] + (f"schedules.{sched}",)
         if kind in ("ntscc", "comparison_i"):
-            keys += (eta_train_key(distortion),)
+            keys += (eta_key or eta_train_key(distortion),)
         block_arg = "" if self.block == "images" else f" --block {self.block}"
         self.stages.append(Stage(
             name=f"ntscc_{self.block}_train_{folder.rsplit('/', 1)[1]}",
@@ -65,12 +66,28 @@ class _Builder:
             params=self.keys(keys), pipeline="ntscc", runtime_min=self.cfg["schedules"][sched]["runtime_min"],
             gpus=self.gpus))
 
-    def evaluate(self, folder: str) -> None:
+    def evaluate(self, folder: str, extra_keys: tuple[str, ...] = ()) -> None:
         self.stages.append(Stage(
             name=f"ntscc_{self.block}_evaluate_{folder.rsplit('/', 1)[1]}",
             cmd=f"{MODULE} evaluate {self.prof} --model {folder}",
             deps=EVAL_CODE + (self.test_data,) + model_files(folder), outs=eval_files(folder),
-            params=self.keys(EVAL_KEYS), pipeline="ntscc", mem_mb=4000, runtime_min=30, gpus=self.gpus))
+            params=self.keys(EVAL_KEYS + extra_keys), pipeline="ntscc", mem_mb=4000, runtime_min=30, gpus=self.gpus))
+
+
+def fig12_per_snr_stages(b: _Builder, m: ModelPaths) -> None:
+    """Fig. 12(a) as the paper trains it (``fig12_per_snr``): NTSCC at its lmbda and deep JSCC at its
+    c_out, fine-tuned from the train_snr_db models at each SNR and evaluated at that SNR only."""
+    per = b.cfg.get("fig12_per_snr")
+    for snr, (folder, base) in m.ntscc_per_snr.items():
+        init = model_files(base)[0]
+        b.train("ntscc", "fine_tune", f"train-ntscc --lmbda {per['lmbda']!r} --init {init} --fig12-snr {snr!r}",
+                folder, start=init, eta_key="fig12_per_snr.eta_train")
+        b.evaluate(folder, ("fig12_per_snr.eta_test",))
+    for snr, (folder, base) in m.deepjscc_per_snr.items():
+        init = model_files(base)[0]
+        b.train("deepjscc", "fine_tune", f"train-deepjscc --c-out {per['c_out']} --init {init} --fig12-snr {snr!r}",
+                folder, start=init)
+        b.evaluate(folder)
 
 
 def cifar_stages(profile, profile_ref: str) -> tuple[list[Stage], CifarPaths]:
@@ -119,6 +136,7 @@ def stages(profile, profile_ref: str) -> list[Stage]:
                 distortion="ms_ssim", start=init)
     for folder in m.evaluated():
         b.evaluate(folder)
+    fig12_per_snr_stages(b, m)
 
     root = image_root(profile)
     maps = (f"{root}/fig08/maps.npz", f"{root}/fig08/maps.json")

@@ -7,6 +7,7 @@
         --init DIR/model.pt --out DIR
     python -m pipelines.ntscc.images train-deepjscc --profile mini --c-out 3 \\
         [--distortion ms_ssim --init DIR/model.pt] --out DIR
+    python -m pipelines.ntscc.images train-ntscc|train-deepjscc ... --init DIR/model.pt --fig12-snr 4 --out DIR
     python -m pipelines.ntscc.images train-comparison-ii --profile mini --cbr 0.0625 --ntc DIR/model.pt --out DIR
     python -m pipelines.ntscc.images evaluate --profile mini --model DIR --data data
     python -m pipelines.ntscc.images rate-maps --profile mini --models DIR... --data data --out DIR
@@ -57,7 +58,7 @@ from jscc_core.training import (
     checkpoint_train_seconds,
     describe_device,
     load_weights,
-    resolve_device,
+    profile_device,
     synchronize,
     train,
     weights_digest,
@@ -76,7 +77,7 @@ from ntscc.image.objectives import (
 from pipelines.cli import run_stage, stage_cli
 from pipelines.ntscc.evals import EVAL_COLUMNS, METHODS
 from pipelines.ntscc.keys import TRAINING_KEYS
-from pipelines.ntscc.paths import model_tag
+from pipelines.ntscc.paths import model_tag, snr_tag
 from pipelines.profile import load
 
 EXPERIMENT = "ntscc-images"
@@ -118,8 +119,8 @@ def ntscc_config(cfg: dict, variant: str = "ntscc", cbr: float | None = None) ->
 
 
 def stage_device(profile) -> torch.device:
-    """The profile's ``device`` (auto / cpu / cuda; cpu when unset): where models and tensors go."""
-    return resolve_device(profile.get("device", "cpu"), "device")
+    """The profile's ``device`` (auto / cpu / cuda / mps; cpu when unset): where models and tensors go."""
+    return profile_device(profile)
 
 
 def schedule(cfg: dict, kind: str) -> TrainSchedule:
@@ -262,44 +263,68 @@ def _fine_tune_from(model, path: str):
     return load_weights(model, Path(path))
 
 
-def _eta_train(cfg: dict, distortion: str):
-    etas = cfg["eta_train"] if distortion == "mse" else cfg["ms_ssim"]["eta_train"]
+def _eta_range(etas):
+    """[eta] -> eta (fixed), [lo, hi] -> (lo, hi) (drawn per minibatch)."""
     return etas[0] if len(etas) == 1 else tuple(etas)
+
+
+def _eta_train(cfg: dict, distortion: str):
+    return _eta_range(cfg["eta_train"] if distortion == "mse" else cfg["ms_ssim"]["eta_train"])
+
+
+def fig12_fine_tune(cfg: dict, args, name: str) -> tuple[str, float, dict]:
+    """(name, training SNR, extra run parameters) of a training run: ``name`` at the block's
+    train_snr_db, or with ``--fig12-snr`` a Fig. 12(a) fine-tune of ``--init`` at that SNR ("for all
+    models, the training SNR matches with the testing SNR"), named with it (``snr_tag``)."""
+    if args.fig12_snr is None:
+        return name, cfg["train_snr_db"], {}
+    if args.init is None:
+        raise ValueError("--fig12-snr fine-tunes a trained model at that SNR: give its weights with --init")
+    return snr_tag(name, args.fig12_snr), args.fig12_snr, {"fig12_snr_db": args.fig12_snr}
+
+
+def _fig12_eta_train(profile, cfg: dict):
+    """The eta range of a Fig. 12(a) NTSCC fine-tune: ``ntscc.images.fig12_per_snr.eta_train``."""
+    per = cfg.get("fig12_per_snr")
+    if not per:
+        raise ProfileError(f"--fig12-snr trains on ntscc.images.fig12_per_snr.eta_train, which profile "
+                           f"{profile.name!r} does not set")
+    return _eta_range(per["eta_train"])
 
 
 def cmd_train_ntscc(args) -> None:
     profile = load(args.profile)
     cfg = images_cfg(profile, args.block)
-    name = model_tag(args.variant, args.distortion, lmbda=args.lmbda)
     if (args.ntc is None) == (args.init is None):
         raise ValueError("train-ntscc needs exactly one of --ntc (Algorithm 1 from a pretrained NTC) and --init "
                          "(fine-tuning a trained NTSCC)")
+    name, snr, per_snr = fig12_fine_tune(cfg, args, model_tag(args.variant, args.distortion, lmbda=args.lmbda))
 
     def make():
         if args.init:  # fine-tuning a trained NTSCC (MS-SSIM models)
             return _fine_tune_from(ImageNTSCC(ntscc_config(cfg, args.variant)), args.init)
         return with_pretrained_ntc(ntscc_config(cfg, args.variant), args.ntc)
 
-    eta = _eta_train(cfg, args.distortion)
+    eta = _fig12_eta_train(profile, cfg) if per_snr else _eta_train(cfg, args.distortion)
     _train_stage(args, profile, args.variant, name, make,
-                 ntscc_objective(args.lmbda, cfg["train_snr_db"], eta, args.distortion),
+                 ntscc_objective(args.lmbda, snr, eta, args.distortion),
                  {"lmbda": args.lmbda, "distortion": args.distortion, "variant": args.variant, "tag": name,
-                  "ntc": args.ntc, "init": args.init, "eta_train": eta, "snr_db": cfg["train_snr_db"]},
-                 "ntscc" if args.distortion == "mse" else "fine_tune")
+                  "ntc": args.ntc, "init": args.init, "eta_train": eta, "snr_db": snr, **per_snr},
+                 "ntscc" if args.distortion == "mse" and not per_snr else "fine_tune")
 
 
 def cmd_train_deepjscc(args) -> None:
     profile = load(args.profile)
     cfg = images_cfg(profile, args.block)
-    name = model_tag("deepjscc", args.distortion, c_out=args.c_out)
+    name, snr, per_snr = fig12_fine_tune(cfg, args, model_tag("deepjscc", args.distortion, c_out=args.c_out))
 
     def make():
         model = DeepJSCC(args.c_out, filters=cfg["deepjscc"]["filters"], gdn=cfg["deepjscc"].get("gdn", True))
         return _fine_tune_from(model, args.init) if args.init else model
 
-    _train_stage(args, profile, "deepjscc", name, make, deepjscc_objective(cfg["train_snr_db"], args.distortion),
-                 {"c_out": args.c_out, "distortion": args.distortion, "tag": name, "snr_db": cfg["train_snr_db"],
-                  "init": args.init}, "deepjscc" if args.init is None else "fine_tune")
+    _train_stage(args, profile, "deepjscc", name, make, deepjscc_objective(snr, args.distortion),
+                 {"c_out": args.c_out, "distortion": args.distortion, "tag": name, "snr_db": snr,
+                  "init": args.init, **per_snr}, "deepjscc" if args.init is None else "fine_tune")
 
 
 def cmd_train_comparison_ii(args) -> None:
@@ -351,6 +376,14 @@ def evaluation_grid(cfg: dict, kind: str, distortion: str = "mse") -> list[tuple
     return list(dict.fromkeys(points))
 
 
+def fig12_grid(cfg: dict, kind: str, snr_db: float) -> list[tuple[float | None, float]]:
+    """The (eta, SNR) pairs of a Fig. 12(a) fine-tune at ``snr_db``: that SNR only, NTSCC over
+    ``fig12_per_snr.eta_test`` (the paper's eta in [0.05, 0.2])."""
+    if kind == "deepjscc":
+        return [(None, snr_db)]
+    return [(eta, snr_db) for eta in cfg["fig12_per_snr"]["eta_test"]]
+
+
 @torch.no_grad()
 def _deepjscc_record(model: DeepJSCC, x: torch.Tensor, snr_db: float, generator: torch.Generator) -> dict:
     channel = ComplexAWGN(snr_db)
@@ -372,7 +405,8 @@ def cmd_evaluate(args) -> None:
     block = p.get("block", "images")
     cfg = images_cfg(profile, block)
     images = test_images(profile, Path(args.data), block)
-    points = evaluation_grid(cfg, kind, p.get("distortion", "mse"))
+    points = (fig12_grid(cfg, kind, p["fig12_snr_db"]) if "fig12_snr_db" in p
+              else evaluation_grid(cfg, kind, p.get("distortion", "mse")))
     seed = stage_seed(int(profile["seed"]), "evaluate")
     started = time.perf_counter()
     fp = fingerprint(profile, f"ntscc.{block}", "evaluate", model=meta["run_key"])
@@ -554,10 +588,13 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--ntc", help="pretrained NTC weights (Algorithm 1, line 1)")
             p.add_argument("--init", help="trained NTSCC weights to fine-tune (e.g. MS-SSIM from MSE)")
             p.add_argument("--variant", choices=("ntscc", "comparison_i"), default="ntscc")
+            p.add_argument("--fig12-snr", type=float, help="fine-tune --init at this SNR (Fig. 12(a), "
+                           "eta from ntscc.images.fig12_per_snr.eta_train)")
     p = add_train("train-deepjscc", cmd_train_deepjscc)
     p.add_argument("--c-out", type=int, required=True, help="channels per position: CBR = c_out / 48")
     p.add_argument("--distortion", choices=("mse", "ms_ssim"), default="mse")
     p.add_argument("--init", help="trained weights to fine-tune (e.g. MS-SSIM from MSE)")
+    p.add_argument("--fig12-snr", type=float, help="fine-tune --init at this SNR (Fig. 12(a))")
     p = add_train("train-comparison-ii", cmd_train_comparison_ii)
     p.add_argument("--cbr", type=float, required=True)
     p.add_argument("--ntc", required=True, help="pretrained NTC weights (g_a, g_s)")

@@ -20,6 +20,11 @@ def model_tag(variant: str, distortion: str = "mse", *, lmbda: float | None = No
     return f"{variant}_{distortion}_cbr{cbr:g}"
 
 
+def snr_tag(tag: str, snr_db: float) -> str:
+    """Folder name of a model fine-tuned at ``snr_db`` from the model ``tag``: ntscc_mse_lam16_snr4."""
+    return f"{tag}_snr{snr_db:g}"
+
+
 def image_root(profile, block: str = "images") -> str:
     """Folder of the models of profile block ``ntscc.<block>`` (``images``: Kodak, ``cifar``: CIFAR-10)."""
     return f"{results_dir(profile)}/ntscc/{block}"
@@ -53,6 +58,12 @@ class ModelPaths:
                               for lam, mse in zip(cfg["ms_ssim"]["lambdas"], cfg["lambdas"])}
         self.deepjscc_ms_ssim = {c: (f"{root}/{model_tag('deepjscc', 'ms_ssim', c_out=c)}", self.deepjscc[c])
                                  for c in cfg["deepjscc"]["c_out"]}
+        # Fig. 12(a) fine-tunes (fig12_per_snr): SNR -> (folder, the train_snr_db model it starts from)
+        per = cfg.get("fig12_per_snr") or {"snr_db": ()}
+        self.ntscc_per_snr = {s: (f"{root}/{snr_tag(model_tag('ntscc', lmbda=per['lmbda']), s)}",
+                                  self.ntscc[per["lmbda"]]) for s in per["snr_db"]}
+        self.deepjscc_per_snr = {s: (f"{root}/{snr_tag(model_tag('deepjscc', c_out=per['c_out']), s)}",
+                                     self.deepjscc[per["c_out"]]) for s in per["snr_db"]}
 
     def evaluated(self) -> list[str]:
         """Every model folder that gets an evaluation stage."""
@@ -65,6 +76,11 @@ class ModelPaths:
     def fig12_evals(self) -> list[str]:
         """Evaluation CSVs Fig. 12 adds to the separation curves: every NTSCC model and deep JSCC."""
         return [eval_files(f)[0] for f in (*self.ntscc.values(), *self.deepjscc.values())]
+
+    def fig12_per_snr_evals(self) -> list[str]:
+        """Evaluation CSVs of the Fig. 12(a) fine-tunes, each tested at its own SNR (none when the
+        profile has no ``fig12_per_snr``)."""
+        return [eval_files(f)[0] for f, _ in (*self.ntscc_per_snr.values(), *self.deepjscc_per_snr.values())]
 
 
 class CifarPaths:

@@ -15,12 +15,15 @@ def fig12_stage(profile, profile_ref: str) -> Stage:
     check_fig12(profile)
     sweep = profile.get("ntscc.fig12")["sweep"]
     csv, meta = sweep_outputs(profile, sweep)
-    evals = ModelPaths(profile).fig12_evals()
+    models = ModelPaths(profile)
+    evals = models.fig12_evals()
+    per_snr = models.fig12_per_snr_evals()  # panel (a) in the paper's setting, when the profile has it
+    evals_arg = f"--eval {' '.join(evals)}" + (f" --per-snr-eval {' '.join(per_snr)}" if per_snr else "")
+    evals += per_snr
     return Stage(
         name="ntscc_fig12",
         cmd=f"{PYTHON} -m pipelines.ntscc.fig12 --profile {profile_ref} --sweep-csv {csv} "
-            f"--bler-dir {bler_dir(profile)} "
-            f"--eval {' '.join(evals)} --out reports/ntscc/fig12.pdf",
+            f"--bler-dir {bler_dir(profile)} {evals_arg} --out reports/ntscc/fig12.pdf",
         deps=("pipelines/ntscc/fig12.py", "pipelines/figures", "pipelines/ntscc/rd.py", "pipelines/ntscc/evals.py",
               "pipelines/separation/sweeps.py", "packages/core/src/jscc_core/results.py", csv, meta)
         + tuple(evals) + tuple(e.replace(".csv", ".json") for e in evals)

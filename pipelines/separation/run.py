@@ -26,7 +26,7 @@ from jscc_core.images import dataset_entry, load_dataset
 from jscc_core.profiles import ProfileError
 from jscc_core.registry import RegistryError, read_checksums
 from jscc_core.tracking import track_run
-from jscc_core.training import resolve_device
+from jscc_core.training import profile_device
 from pipelines.cli import run_stage, stage_cli
 from pipelines.profile import load
 from pipelines.separation.sweeps import bler_grid, load_tables, mcs_tag, sweep_schemes
@@ -49,7 +49,7 @@ def use_device(profile) -> None:
     """BP-decode on the profile's ``device`` (auto / cpu / cuda; cpu when unset)."""
     from jscc_core.digital.ldpc import set_link_device  # loads Sionna
 
-    set_link_device(resolve_device(profile.get("device", "cpu"), "device"))
+    set_link_device(profile_device(profile))
 
 
 def cmd_bler(args) -> None:

@@ -311,6 +311,7 @@ def _validate(data: dict, schema: dict, name: str) -> None:
         key = _dotted(err.absolute_path)
         if key not in nans and (err.validator == "type" or key not in wrong_type):
             msgs.extend(_format_error(err, name))
+    msgs = list(dict.fromkeys(msgs))  # a branch (if / then) reached through several references reports once
     if len(msgs) == 1:
         raise ProfileError(msgs[0], msgs)
     if msgs:

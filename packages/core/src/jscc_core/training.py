@@ -89,9 +89,9 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(name: str, key: str = "device") -> torch.device:
-    """The torch device of a ``device`` setting: ``cpu``, ``cuda`` (or ``cuda:N``), or ``auto``
-    (CUDA when this machine has it, else the CPU). A CUDA device the machine lacks is a one-line
-    ValueError naming ``key``, before anything is computed."""
+    """The torch device of a ``device`` setting: ``cpu``, ``cuda`` (or ``cuda:N``), ``mps`` (Apple
+    GPUs), or ``auto`` (CUDA when this machine has it, else the CPU). A CUDA or MPS device the
+    machine lacks is a one-line ValueError naming ``key``, before anything is computed."""
     text = str(name)
     if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -105,25 +105,40 @@ def resolve_device(name: str, key: str = "device") -> torch.device:
         if index >= torch.cuda.device_count():
             raise ValueError(f"{key} is {text!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
         return torch.device(text)
-    raise ValueError(f"{key} must be one of auto, cpu, cuda or cuda:N, got {name!r}")
+    if text == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"{key} is 'mps' but this machine has no MPS device (torch {torch.__version__}); "
+                             "choose cpu or auto")
+        return torch.device("mps")
+    raise ValueError(f"{key} must be one of auto, cpu, cuda, cuda:N or mps, got {name!r}")
+
+
+def profile_device(profile) -> torch.device:
+    """The profile's top-level ``device`` setting (cpu when unset) through :func:`resolve_device`:
+    where a stage puts its models and tensors."""
+    return resolve_device(profile.get("device", "cpu"), "device")
 
 
 def device_gpus(name: str | None) -> int:
     """GPUs a stage with this ``device`` setting asks a cluster for: 1 for cuda and auto (which
-    uses one when it is given one), 0 for cpu (and unset)."""
-    return 0 if name is None or str(name) == "cpu" else 1
+    uses one when it is given one), 0 for cpu, mps (a local Apple GPU, not a cluster's) and unset."""
+    return 0 if name is None or str(name) in ("cpu", "mps") else 1
 
 
 def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (CUDA runs asynchronously), so a timing is complete."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def describe_device(device: torch.device) -> str:
     """What a timing ran on: ``CPU (n cores)`` or the CUDA device's name."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} ({device})"
+    if device.type == "mps":
+        return "Apple MPS (mps)"
     return f"CPU ({os.cpu_count()} cores)"
 
 
