@@ -33,6 +33,11 @@ def anchor_psnr(cbr: float) -> float:
     return 25.0 + 10.0 * math.log10(cbr / 0.02)
 
 
+def synthetic_lpips(psnr: float) -> float:
+    """A synthetic LPIPS falling with PSNR: 0.5 at 25 dB, 0.02 lower per dB."""
+    return 0.5 - 0.02 * (psnr - 25.0)
+
+
 def write_eval(root: Path, model: str, variant: str, points, distortion: str = "mse", snr: float = 10.0,
                lmbda: float | None = 64.0, images: tuple[str, ...] = IMAGES) -> Path:
     """eval.csv + eval.json of one model; points = [(eta, cbr, psnr)] or [(eta, cbr, psnr, snr)], the
@@ -51,7 +56,7 @@ def write_eval(root: Path, model: str, variant: str, points, distortion: str = "
                 k = cbr * 3 * 512 * 768
                 w.writerow([METHODS[variant], model, variant, distortion, "" if lmbda is None else lmbda,
                             "" if eta is None else eta, snr, test_snr, image, p, ms, -10 * math.log10(1 - ms),
-                            0.9 * k, 0.08 * k, 0.02 * k, k, cbr, f"eval_{model}@abc"])
+                            synthetic_lpips(p), 0.9 * k, 0.08 * k, 0.02 * k, k, cbr, f"eval_{model}@abc"])
     path.with_suffix(".json").write_text(json.dumps({
         "run_id": f"run-{model}", "run_key": f"eval_{model}@abc", "model_run_id": f"train-{model}",
         "model_run_key": f"train_{model}@abc", "wall_time_s": 1.0, "parameters": 1000, "train_wall_time_s": 2.0,
@@ -70,7 +75,8 @@ def write_sweep(root: Path, snr: float = 10.0, images: tuple[str, ...] = IMAGES,
                 rows.append(ImageResult(image_id=image, codec="hevc", mcs=mcs, mode=mode, snr_db=snr,
                                         bandwidth_ratio=cbr, channel_uses_budget=k, channel_uses_spent=k,
                                         budget_bits=2.0 * k, stream_bits=2 * k - 100, quality=30, codewords=3,
-                                        failed_codewords=0, status="ok", psnr=p, ms_ssim=1 - 10 ** (-(p - 10) / 10)))
+                                        failed_codewords=0, status="ok", psnr=p, ms_ssim=1 - 10 ** (-(p - 10) / 10),
+                                        lpips_alex=synthetic_lpips(p)))
     path = root / f"{name}.csv"
     write_image_results_csv(rows, path)
     path.with_suffix(".json").write_text(json.dumps({
@@ -157,6 +163,36 @@ def test_table1_paper_rows_beside_ours(profile, tmp_path):
     kodak = {(r.method, r.metric): r.value for r in ours if r.dataset == "kodak"}
     assert kodak[("NTSCC", "bd_cbr_percent")] < 0 and kodak[(f"{LABEL} + LDPC", "bd_cbr_percent")] == 0.0
     assert _findings(out)[f"NTSCC's BD-CBR vs {LABEL} + LDPC is negative on Kodak"]["holds"]
+
+
+def test_fig14_lpips_of_every_training_target_with_bd_lpips(profile, tmp_path):
+    """LPIPS falls with PSNR here (synthetic_lpips): the perceptual NTSCC 1.5 dB above the anchor has
+    0.03 less LPIPS at equal CBR and needs 10^-0.15 of its CBR at equal LPIPS."""
+    from pipelines.ntscc import fig14
+
+    mse, sweep = rd_inputs(tmp_path / "mse", ntscc_offset=1.0)
+    ms_ssim, _ = rd_inputs(tmp_path / "ms_ssim", ntscc_offset=0.5, distortion="ms_ssim")
+    perceptual, _ = rd_inputs(tmp_path / "perceptual", ntscc_offset=1.5, distortion="perceptual")
+    out = tmp_path / "fig14.pdf"
+    fig14.render(profile, mse + ms_ssim + perceptual, sweep, out, 10.0)
+    rows = read_results_csv(out.with_suffix(".csv"))
+    assert {r.method for r in rows} == {"NTSCC (PSNR)", "NTSCC (MS-SSIM)", "NTSCC (Perceptual)", "Deep JSCC (PSNR)",
+                                        "Deep JSCC (MS-SSIM)", f"{LABEL} + LDPC"}
+    anchor = [r for r in rows if r.method == f"{LABEL} + LDPC" and r.metric == "lpips_alex"]
+    assert [r.value for r in anchor] == pytest.approx([synthetic_lpips(anchor_psnr(c)) for c in SWEEP_CBR])
+    bd = {(r.method, r.metric): r.value for r in rows if r.metric.startswith("bd_")}
+    assert bd[("NTSCC (Perceptual)", "bd_lpips_alex")] == pytest.approx(-0.03, abs=0.003)
+    assert bd[("NTSCC (Perceptual)", "bd_cbr_percent")] == pytest.approx(100 * (10 ** -0.15 - 1), abs=1.5)
+    assert bd[("NTSCC (PSNR)", "bd_lpips_alex")] == pytest.approx(-0.02, abs=0.003)
+    f = _findings(out)
+    assert all(f[f"NTSCC (Perceptual) has a lower LPIPS than {m} on Kodak"]["holds"]
+               for m in ("NTSCC (PSNR)", "NTSCC (MS-SSIM)", "Deep JSCC (PSNR)", f"{LABEL} + LDPC"))
+    prov = json.loads(out.with_suffix(".json").read_text())
+    assert {"run-ntscc_perceptual_lam64", "run-ntscc_mse_lam64", "run-ntscc_ms_ssim_lam0.25"} <= set(
+        prov["mlflow_run_ids"])
+    assert prov["mlflow_run_ids"].count("run-sweep") == 1
+    with pytest.raises(ValueError, match="no NTSCC operating point trained for perceptual"):
+        fig14.render(profile, mse, sweep, tmp_path / "none.pdf", 10.0)
 
 
 CIFAR = ("cifar10_test_0000", "cifar10_test_0001")

@@ -8,6 +8,8 @@
     python -m pipelines.ntscc.images train-deepjscc --profile mini --c-out 3 \\
         [--distortion ms_ssim --init DIR/model.pt] --out DIR
     python -m pipelines.ntscc.images train-comparison-ii --profile mini --cbr 0.0625 --ntc DIR/model.pt --out DIR
+    python -m pipelines.ntscc.images train-perceptual --profile mini --lmbda 64 --init DIR/model.pt --data data \
+        --out DIR
     python -m pipelines.ntscc.images evaluate --profile mini --model DIR --data data
     python -m pipelines.ntscc.images rate-maps --profile mini --models DIR... --data data --out DIR
     python -m pipelines.ntscc.images time-models --profile mini --ntscc DIR --deepjscc DIR --sweep-csv CSV \\
@@ -66,15 +68,19 @@ from ntscc.image.model import ImageNTSCC, ImageNTSCCConfig
 from ntscc.image.ntc import ImageNTC, NTCConfig
 from ntscc.image.objectives import (
     AUX_LEARNING_RATE,
+    PerceptualWeights,
     deepjscc_objective,
     ntc_objective,
     ntscc_objective,
+    perceptual_objective,
     quantile_training,
 )
+from ntscc.image.perceptual import ConditionalDiscriminator, PerceptualNTSCC
 from pipelines.cli import run_stage, stage_cli
-from pipelines.ntscc.evals import EVAL_COLUMNS, METHODS
+from pipelines.ntscc.evals import EVAL_COLUMNS, LPIPS_COLUMN, METHODS
 from pipelines.ntscc.keys import TRAINING_KEYS
 from pipelines.ntscc.paths import model_tag
+from pipelines.perceptual import lpips_metric, lpips_to_reference
 from pipelines.profile import load
 
 EXPERIMENT = "ntscc-images"
@@ -192,11 +198,13 @@ def train_model(profile, make_model, loss_fn, load_data, sched: TrainSchedule, o
                    params={"profile": profile.name, "kind": kind, **params, "schedule": asdict(sched), **log_params},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256}) as run:
         data = source.sample if isinstance(source, RandomCrops) else source
-        aux = quantile_training(model) if isinstance(model, (ImageNTC, ImageNTSCC)) else None
+        aux = quantile_training(model) if isinstance(model, (ImageNTC, ImageNTSCC, PerceptualNTSCC)) else None
         logs = train(model, loss_fn, data, sched, checkpoint, fingerprint,
                      on_log=lambda step, m: run.log_metrics(m, step=step), desc=name, restart_foreign=True, aux=aux,
                      device=device)
         model.cpu()  # weights are saved from, and the CDF tables built on, the CPU
+        if isinstance(model, PerceptualNTSCC):  # model.pt is the NTSCC; its discriminator stays in the checkpoint
+            model = model.ntscc
         if isinstance(model, (ImageNTC, ImageNTSCC)):
             model.update(force=True)  # entropy-coding tables of z (real bitstreams at evaluation)
         torch.save(model.state_dict(), out / "model.pt")
@@ -273,6 +281,29 @@ def cmd_train_ntscc(args) -> None:
                  "ntscc" if args.distortion == "mse" else "fine_tune")
 
 
+def cmd_train_perceptual(args) -> None:
+    """Eq. (29): the MSE NTSCC of the same λ fine-tuned with LPIPS-Alex and a conditional GAN."""
+    profile = load(args.profile)
+    cfg = images_cfg(profile, args.block)
+    pc = cfg["perceptual"]
+    name = model_tag("ntscc", "perceptual", lmbda=args.lmbda)
+    lpips = lpips_metric(args.data, stage_device(profile))
+    weights = PerceptualWeights(pc["beta_m"], pc["beta_l"], pc["beta_d"])
+    disc = pc["discriminator"]
+
+    def make():
+        ntscc = _fine_tune_from(ImageNTSCC(ntscc_config(cfg)), args.init)
+        return PerceptualNTSCC(ntscc, ConditionalDiscriminator(cfg["ntc"]["c"], disc["widths"],
+                                                               disc["context_channels"]))
+
+    eta = pc["eta_train"][0] if len(pc["eta_train"]) == 1 else tuple(pc["eta_train"])
+    _train_stage(args, profile, "perceptual", name, make,
+                 perceptual_objective(args.lmbda, cfg["train_snr_db"], eta, weights, lpips),
+                 {"lmbda": args.lmbda, "distortion": "perceptual", "variant": "ntscc", "tag": name,
+                  "init": args.init, "eta_train": eta, "snr_db": cfg["train_snr_db"],
+                  "lpips": f"{lpips.net} ({lpips.backbone_entry})"}, "perceptual")
+
+
 def cmd_train_deepjscc(args) -> None:
     profile = load(args.profile)
     cfg = images_cfg(profile, args.block)
@@ -320,10 +351,13 @@ def load_model(profile, folder: Path):
 def evaluation_grid(cfg: dict, kind: str, distortion: str = "mse") -> list[tuple[float | None, float]]:
     """The (eta, SNR) pairs a model of ``kind`` trained for ``distortion`` is evaluated at, from the
     block ``cfg``: the eta sweep at the Fig. 11 SNR, and the SNR sweep of Fig. 12 (MSE, at eta_fig12)
-    or Fig. 13 (c) (MS-SSIM, at ms_ssim.eta_fig13, default its smallest eta_test)."""
+    or Fig. 13 (c) (MS-SSIM, at ms_ssim.eta_fig13, default its smallest eta_test); perceptual models
+    (Fig. 14): the MSE eta sweep at the Fig. 11 SNR only."""
     if kind in ("deepjscc", "comparison_ii"):
         snrs = sorted(set(cfg.get("test_snr_db", ())) | {cfg["fig11_snr_db"]})
         return [(None, s) for s in snrs]
+    if distortion == "perceptual":  # Fig. 14: the eta sweep at its SNR only
+        return [(eta, cfg["fig11_snr_db"]) for eta in cfg["eta_test"]]
     if distortion == "ms_ssim":
         ms = cfg["ms_ssim"]
         points = [(eta, cfg["fig11_snr_db"]) for eta in ms["eta_test"]]
@@ -337,14 +371,16 @@ def evaluation_grid(cfg: dict, kind: str, distortion: str = "mse") -> list[tuple
 
 
 @torch.no_grad()
-def _deepjscc_record(model: DeepJSCC, x: torch.Tensor, snr_db: float, generator: torch.Generator) -> dict:
+def _deepjscc_record(model: DeepJSCC, x: torch.Tensor, snr_db: float,
+                     generator: torch.Generator) -> tuple[dict, torch.Tensor]:
+    """(record of one image as ``ImageNTSCC.transmit`` gives it, x̂ (1, 3, H, W) clamped to [0, 1])."""
     channel = ComplexAWGN(snr_db)
     out = model(x, lambda s: channel(s, generator=generator))
     x_hat = out["x_hat"].clamp(0, 1)
     m = float(ms_ssim(x, x_hat, data_range=1.0)[0])
     k = float(out["k"].reshape(-1)[0])
     return {"psnr": float(psnr(x, x_hat)[0]), "ms_ssim": m, "ms_ssim_db": float(ms_ssim_db(m)),
-            "k_y": k, "k_z": 0.0, "k_q": 0.0, "k": k, "cbr": float(out["cbr"].reshape(-1)[0])}
+            "k_y": k, "k_z": 0.0, "k_q": 0.0, "k": k, "cbr": float(out["cbr"].reshape(-1)[0])}, x_hat
 
 
 def cmd_evaluate(args) -> None:
@@ -354,12 +390,15 @@ def cmd_evaluate(args) -> None:
     model, meta = load_model(profile, folder)
     model.to(device)
     kind, p = meta["kind"], meta["params"]
+    variant = "ntscc" if kind == "perceptual" else kind  # a perceptual model is an NTSCC trained for eq. (29)
     block = p.get("block", "images")
     cfg = images_cfg(profile, block)
     images = test_images(profile, Path(args.data), block)
     points = evaluation_grid(cfg, kind, p.get("distortion", "mse"))
     seed = stage_seed(int(profile["seed"]), "evaluate")
+    metric = lpips_metric(args.data, device)
     started = time.perf_counter()
+    lpips_seconds = 0.0
     fp = fingerprint(profile, f"ntscc.{block}", "evaluate", model=meta["run_key"])
     run_key = f"ntscc_images_eval_{meta['name']}@{fp}"
     rows = []
@@ -376,23 +415,32 @@ def cmd_evaluate(args) -> None:
             if kind != "deepjscc":  # g_a, hyperprior and z̄ once per image, for every (eta, SNR)
                 with torch.no_grad():
                     analysis = model.transmitter(x)
+            shown = []
             for eta, snr in points:
                 # noise seeded per (point, image): a point does not change when others are added
                 g = torch.Generator(device=device).manual_seed(stage_seed(seed, f"{eta}/{snr}/{image_id}"))
                 if kind == "deepjscc":
-                    records[eta, snr, image_id] = _deepjscc_record(model, x, snr, g)
+                    rec, x_hat = _deepjscc_record(model, x, snr, g)
                 else:
-                    records[eta, snr, image_id] = model.transmit(x, snr, eta, generator=g, analysis=analysis)[0]
+                    recs, x_hat = model.transmit(x, snr, eta, generator=g, analysis=analysis, return_x_hat=True)
+                    rec = recs[0]
+                records[eta, snr, image_id] = rec
+                shown.append(x_hat)
                 bar.update(1)
+            t0 = time.perf_counter()  # LPIPS of every operating point of this image, batched
+            for (eta, snr), value in zip(points, lpips_to_reference(metric, x, torch.cat(shown))):
+                records[eta, snr, image_id][LPIPS_COLUMN] = value
+            lpips_seconds += time.perf_counter() - t0
         bar.close()
         for eta, snr in points:
             for image_id in images:
                 rec = records[eta, snr, image_id]
-                rows.append({"method": METHODS[kind], "model": meta["name"], "variant": kind,
+                rows.append({"method": METHODS[variant], "model": meta["name"], "variant": variant,
                              "distortion": p.get("distortion", "mse"), "lmbda": p.get("lmbda", ""),
                              "eta": "" if eta is None else eta, "train_snr_db": p.get("snr_db", cfg["train_snr_db"]),
                              "snr_db": snr, "image_id": image_id, "run_key": run_key,
-                             **{k: rec[k] for k in ("psnr", "ms_ssim", "ms_ssim_db", "k_y", "k_z", "k_q", "k", "cbr")}})
+                             **{k: rec[k] for k in ("psnr", "ms_ssim", "ms_ssim_db", LPIPS_COLUMN, "k_y", "k_z", "k_q",
+                                                    "k", "cbr")}})
         out = folder / "eval.csv"
         tmp = out.with_name(out.name + ".tmp")
         with tmp.open("w", newline="") as f:
@@ -408,6 +456,10 @@ def cmd_evaluate(args) -> None:
         info = {"run_id": run.run_id, "run_key": run_key, "model_run_id": meta["run_id"],
                 "model_run_key": meta["run_key"],
                 "wall_time_s": round(wall, 3), "parameters": meta["parameters"], "device": describe_device(device),
+                # LPIPS-Alex of every row: its backbone and the seconds it added to this evaluation
+                "lpips": {"net": metric.net, "backbone_entry": metric.backbone_entry,
+                          "seconds": round(lpips_seconds, 3),
+                          "seconds_per_image_point": round(lpips_seconds / max(1, len(rows)), 4)},
                 # what the model cost: its training seconds when kept, not a rerun's seconds on a finished checkpoint
                 "train_wall_time_s": max(float(meta["wall_time_s"]), float(meta.get("train_time_s") or 0.0)),
                 # what the model was trained on (as its training read it) and the test images read here
@@ -531,6 +583,9 @@ def main(argv: list[str] | None = None) -> None:
                        help="profile block ntscc.<block>: images (Kodak, default) or cifar (CIFAR-10)")
         return p
 
+    p = add_train("train-perceptual", cmd_train_perceptual)
+    p.add_argument("--lmbda", type=float, required=True)
+    p.add_argument("--init", required=True, help="the MSE NTSCC of the same lambda (model.pt) to fine-tune")
     for name, fn in (("train-ntc", cmd_train_ntc), ("train-ntscc", cmd_train_ntscc)):
         p = add_train(name, fn)
         p.add_argument("--lmbda", type=float, required=True)

@@ -16,6 +16,9 @@ TRAINING_KEYS = {
     "ntc": ("train_set", "crop", "ntc"),
     "ntscc": _NTSCC_TRAINING, "comparison_i": _NTSCC_TRAINING, "comparison_ii": _NTSCC_TRAINING,
     "deepjscc": ("train_set", "crop", "train_snr_db", "deepjscc.filters", "deepjscc.gdn"),
+    # eq. (29): the NTSCC's keys, the loss weights, the discriminator and the eta range (not the lambda list)
+    "perceptual": _NTSCC_TRAINING + ("perceptual.beta_m", "perceptual.beta_l", "perceptual.beta_d",
+                                     "perceptual.discriminator", "perceptual.eta_train"),
 }
 #: Keys that rebuild a trained model of any kind from its folder.
 MODEL_KEYS = ("ntc", "jscc", "side_info", "deepjscc.filters", "deepjscc.gdn")

@@ -37,10 +37,14 @@ from pipelines.ntscc.rd import (
 
 AXIS_CBR = "average channel " + ChannelUseBudget("complex", symbol="CBR ρ").axis_label + ", m = 3HW"
 QUALITY_LABEL = {"psnr": "PSNR (dB)", "ms_ssim_db": "MS-SSIM (dB), -10 log10(1 - MS-SSIM)"}
-BD_QUALITY = {"psnr": ("bd_psnr_db", "BD-PSNR (dB)"), "ms_ssim_db": ("bd_ms_ssim_db", "BD-MS-SSIM (dB)")}
+BD_QUALITY = {"psnr": ("bd_psnr_db", "BD-PSNR (dB)"), "ms_ssim_db": ("bd_ms_ssim_db", "BD-MS-SSIM (dB)"),
+              "lpips_alex": ("bd_lpips_alex", "BD-LPIPS")}
 STYLE = {"ntscc": dict(color="tab:red", marker="o"), "comparison_i": dict(color="tab:orange", marker="D"),
          "comparison_ii": dict(color="tab:purple", marker="v"), "deepjscc": dict(color="tab:blue", marker="s"),
-         "ldpc": dict(color="k", marker="^"), "capacity": dict(color="0.35", marker="^", ls="--")}
+         "ldpc": dict(color="k", marker="^"), "capacity": dict(color="0.35", marker="^", ls="--"),
+         # Fig. 14: one curve per training target
+         "ntscc_ms_ssim": dict(color="tab:green", marker="o"), "ntscc_perceptual": dict(color="tab:pink", marker="*"),
+         "deepjscc_ms_ssim": dict(color="tab:cyan", marker="s", ls=":")}
 
 # (ax, the first panel's inputs) -> (rows, findings, notes, provenance) of one more axis
 ExtraAxis = Callable[[Any, RDInputs], tuple[list[ResultRow], list[Finding], list[str], dict[str, Any]]]
