@@ -430,3 +430,15 @@ def test_missing_inputs_name_the_file(tmp_path, capsys):
         fig08.main(["--profile", "mini", "--out", str(tmp_path / "fig08.pdf")])
     assert exc.value.code == 2 and "required: --maps" in capsys.readouterr().err
     assert not (tmp_path / "fig11.pdf").exists() and not (tmp_path / "table1.pdf").exists()
+
+
+def test_crop_cost_against_hevc_at_equal_lpips():
+    from pipelines.ntscc.crops import matched_cost
+
+    curve = [(0.02, 0.40), (0.04, 0.30), (0.08, 0.20), (0.16, 0.25)]  # the last point lost: not on the envelope
+    cost, rel = matched_cost(0.02, 0.25, curve)  # HEVC needs sqrt(0.04 * 0.08) for LPIPS 0.25 (log interpolation)
+    assert rel == "=" and cost == pytest.approx(100 * (0.02 / (0.04 * 0.08) ** 0.5 - 1))
+    assert matched_cost(0.06, 0.10, curve) == (pytest.approx(100 * (0.06 / 0.16 - 1)), "<=")  # never reached
+    assert matched_cost(0.03, 0.50, curve) == (pytest.approx(50.0), ">=")  # HEVC better already at its lowest R
+    with pytest.raises(ValueError, match="no LPIPS"):
+        matched_cost(0.03, 0.5, [(0.02, None)])

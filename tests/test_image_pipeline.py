@@ -28,7 +28,7 @@ def project(tmp_path_factory):
 def built(project):
     snakemake(project, PROFILE, "reports/fig12.pdf", "reports/fig11.pdf", "reports/fig13.pdf", "reports/fig17.pdf",
               "reports/fig08.pdf", "reports/table1.pdf", "reports/table2.pdf", "reports/table3.pdf",
-              "reports/fig14.pdf")
+              "reports/fig14.pdf", "reports/fig15.pdf", "reports/fig16.pdf")
     return project
 
 
@@ -79,7 +79,7 @@ def test_rate_accounting_in_the_evaluations(built):
 
 @pytest.mark.slow
 def test_every_image_report_is_written(built):
-    for name in ("fig08", "fig11", "fig13", "fig14", "fig17", "table1", "table2", "table3"):
+    for name in ("fig08", "fig11", "fig13", "fig14", "fig15", "fig16", "fig17", "table1", "table2", "table3"):
         assert (built / f"reports/{name}.pdf").read_bytes()[:4] == b"%PDF"
         prov = json.loads((built / f"reports/ntscc/{name}.json").read_text())
         assert prov["profile"]["name"] == "images_tiny"
@@ -123,6 +123,17 @@ def test_lpips_in_every_row_and_the_perceptual_model(built):
     assert {(r["variant"], r["distortion"], r["snr_db"]) for r in rows} == {("ntscc", "perceptual", "10.0")}
     fig14 = read_results_csv(built / "reports/fig14.csv")
     assert "NTSCC (Perceptual)" in {r.method for r in fig14}
+    # Figs. 15-16: the crops are the evaluation's own reconstructions (same noise, same numbers)
+    crops = json.loads((built / ROOT / "fig15/crops.json").read_text())
+    for scheme in crops["schemes"].values():
+        row = next(r for r in read_ntscc_eval(built / ROOT / scheme["model"] / "eval.csv").rows
+                   if r["image_id"] == "kodim01" and float(r["snr_db"]) == 10.0
+                   and (r["eta"] == "" if scheme["eta"] is None else float(r["eta"]) == scheme["eta"]))
+        assert scheme["per_image"]["kodim01"]["psnr"] == pytest.approx(float(row["psnr"]), abs=1e-4)
+        assert scheme["per_image"]["kodim01"]["lpips_alex"] == pytest.approx(float(row["lpips_alex"]), abs=1e-5)
+    fig15 = read_results_csv(built / "reports/fig15.csv")
+    costs = [r for r in fig15 if r.metric == "bandwidth_cost_vs_ldpc_percent"]
+    assert {r.method for r in costs} == {"Deep JSCC (PSNR)", "NTSCC (PSNR)", "NTSCC (Perceptual)"}
 
 
 @pytest.mark.slow

@@ -23,6 +23,13 @@ METHODS = {"ntscc": "NTSCC", "comparison_i": "NTSCC w/o refinement (Comparison-I
            "comparison_ii": "Transformer deep JSCC (Comparison-II)", "deepjscc": "Deep JSCC"}  # variant -> method
 
 
+#: (key, variant, training target, label) of the curves told apart by their training target (Figs. 14-16).
+TARGET_CURVES = (("ntscc", "ntscc", "mse", "NTSCC (PSNR)"), ("ntscc_ms_ssim", "ntscc", "ms_ssim", "NTSCC (MS-SSIM)"),
+                 ("ntscc_perceptual", "ntscc", "perceptual", "NTSCC (Perceptual)"),
+                 ("deepjscc", "deepjscc", "mse", "Deep JSCC (PSNR)"),
+                 ("deepjscc_ms_ssim", "deepjscc", "ms_ssim", "Deep JSCC (MS-SSIM)"))
+
+
 def read_ntscc_eval(path: Path | str) -> EvalRun:
     """One image model's ``eval.csv`` (and ``eval.json``): the columns above, variants of ``METHODS``."""
     return read_eval(path, EVAL_COLUMNS, {"variant": METHODS})

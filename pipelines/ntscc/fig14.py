@@ -27,16 +27,13 @@ from pipelines.figures.evals import read_record
 from pipelines.figures.findings import Finding, above, bd_negative
 from pipelines.figures.page import new_figure, write_page
 from pipelines.figures.tables import cell
+from pipelines.ntscc.evals import TARGET_CURVES
 from pipelines.ntscc.paper import printed_values
 from pipelines.ntscc.rd import DATASETS, LDPC_MCS, Panel, RDInputs, learned_series, load_rd, rd_main
 from pipelines.ntscc.rd_pages import AXIS_CBR, bd_rows, plot_series, series_rows
 
 METRIC = "lpips_alex"
-#: (series key, variant, training target, label): the curves of Fig. 14, in the legend's order.
-CURVES = (("ntscc", "ntscc", "mse", "NTSCC (PSNR)"), ("ntscc_ms_ssim", "ntscc", "ms_ssim", "NTSCC (MS-SSIM)"),
-          ("ntscc_perceptual", "ntscc", "perceptual", "NTSCC (Perceptual)"),
-          ("deepjscc", "deepjscc", "mse", "Deep JSCC (PSNR)"), ("deepjscc_ms_ssim", "deepjscc", "ms_ssim",
-                                                                "Deep JSCC (MS-SSIM)"))
+CURVES = TARGET_CURVES  # the curves of Fig. 14, in the legend's order
 
 
 def fig14_series(inputs: RDInputs, snr_db: float) -> dict[str, Series]:

@@ -10,6 +10,7 @@ from jscc_core.training import device_gpus
 from pipelines.data import data_dir, fetch_stage
 from pipelines.ntscc.checks import check_images
 from pipelines.ntscc.keys import (
+    CROP_KEYS,
     EVAL_KEYS,
     RATE_MAP_KEYS,
     RUN_KEYS,
@@ -186,8 +187,22 @@ def stages(profile, profile_ref: str) -> list[Stage]:
     render("table2", m.ms_ssim_models(), f"--sweep-csv {sweep_csv}", (sweep_csv, sweep_json))
     render("fig17", [m.ntscc[lam], m.comparison_i, *m.comparison_ii.values()], sweep, (sweep_csv, sweep_json))
     if m.ntscc_perceptual:  # Fig. 14: LPIPS of every training target against HEVC-intra + LDPC
-        render("fig14", [*learned, *m.ms_ssim_models(), *(f for f, _ in m.ntscc_perceptual.values())], sweep,
-               (sweep_csv, sweep_json))
+        every = [*learned, *m.ms_ssim_models(), *(f for f, _ in m.ntscc_perceptual.values())]
+        render("fig14", every, sweep, (sweep_csv, sweep_json))
+        # Figs. 15-16: the Kodak crops, each scheme at its operating point nearest perceptual.crop_cbr
+        crops = (f"{root}/fig15/crops.npz", f"{root}/fig15/crops.json")
+        evals = tuple(x for f in every for x in eval_files(f))
+        b.stages.append(Stage(
+            name="ntscc_images_crops",
+            cmd=f"{MODULE} crops {b.prof} --eval {' '.join(eval_files(f)[0] for f in every)} "
+                f"--sweep-csv {sweep_csv} --out {root}/fig15",
+            deps=EVAL_CODE + LPIPS_CODE + (b.test_data,) + b.lpips + evals + (sweep_csv, sweep_json)
+            + tuple(x for f in every for x in model_files(f)),
+            outs=crops, params=b.keys(CROP_KEYS) + ("separation.codec", "separation.fallback",
+                                                    "separation.sweeps.kodak_cbr"),
+            pipeline="ntscc", runtime_min=20, gpus=b.gpus))
+        for what in ("fig15", "fig16"):
+            render(what, [], f"--crops {crops[0]}", crops + ("pipelines/ntscc/crops.py",))
     render("fig08", [], f"--maps {maps[0]}", maps)
     render("table3", [], f"--timing {timing}", (timing,))
     return b.stages

@@ -12,6 +12,7 @@
         --out DIR
     python -m pipelines.ntscc.images evaluate --profile mini --model DIR --data data
     python -m pipelines.ntscc.images rate-maps --profile mini --models DIR... --data data --out DIR
+    python -m pipelines.ntscc.images crops --profile mini --eval DIR/eval.csv... --sweep-csv CSV --data data --out DIR
     python -m pipelines.ntscc.images time-models --profile mini --ntscc DIR --deepjscc DIR --sweep-csv CSV \\
         --data data --out DIR
 
@@ -48,7 +49,7 @@ from jscc_core.images import (
     to_tensor,
 )
 from jscc_core.metrics import ms_ssim, ms_ssim_db, psnr
-from jscc_core.profiles import ProfileError, fingerprint
+from jscc_core.profiles import ProfileError, fingerprint, thaw
 from jscc_core.registry import RegistryError, read_checksums
 from jscc_core.tracking import track_run
 from jscc_core.training import (
@@ -77,7 +78,14 @@ from ntscc.image.objectives import (
 )
 from ntscc.image.perceptual import ConditionalDiscriminator, PerceptualNTSCC
 from pipelines.cli import run_stage, stage_cli
-from pipelines.ntscc.evals import EVAL_COLUMNS, LPIPS_COLUMN, METHODS
+from pipelines.ntscc.evals import (
+    EVAL_COLUMNS,
+    LPIPS_COLUMN,
+    METHODS,
+    TARGET_CURVES,
+    mean_operating_points,
+    read_ntscc_eval,
+)
 from pipelines.ntscc.keys import TRAINING_KEYS
 from pipelines.ntscc.paths import model_tag
 from pipelines.perceptual import lpips_metric, lpips_to_reference
@@ -499,6 +507,114 @@ def cmd_rate_maps(args) -> None:
     print(f"rate maps of {image_id} for lambda {lambdas} -> {out}")
 
 
+def _choose_points(evals: list[str], snr: float, target_cbr: float) -> tuple[dict, dict]:
+    """({curve key: the operating point at ``snr`` whose mean CBR is nearest ``target_cbr`` (in log)},
+    {model name: its folder}) over the ``TARGET_CURVES`` the evaluations hold."""
+    runs = [read_ntscc_eval(e) for e in evals]
+    folders = {r["model"]: run.path.parent for run in runs for r in run.rows[:1]}
+    points = [p for p in mean_operating_points(runs) if abs(p.snr_db - snr) < 1e-9]
+    chosen = {}
+    for key, variant, target, _ in TARGET_CURVES:
+        cands = [p for p in points if p.variant == variant and p.distortion == target]
+        if cands:
+            chosen[key] = min(cands, key=lambda p: (abs(np.log(p.cbr / target_cbr)), p.model, p.eta or 0.0))
+    return chosen, folders
+
+
+def cmd_crops(args) -> None:
+    """Figs. 15-16: each scheme's reconstruction of the Kodak crops ``perceptual.crops`` at its operating
+    point nearest ``perceptual.crop_cbr`` (the evaluation's channel noise, so the same images as its
+    rows), and HEVC-intra + LDPC's at the sweep's ratio nearest it, with every per-image LPIPS-Alex."""
+    from jscc_core.digital.codecs import get_codec
+    from jscc_core.digital.mcs import NTSCC_BPG_LDPC
+    from jscc_core.digital.separation import mean_colour, read_image_results_csv
+
+    profile = load(args.profile)
+    cfg = images_cfg(profile)
+    pc = cfg["perceptual"]
+    snr, size, target = cfg["fig11_snr_db"], pc["crop_size"], pc["crop_cbr"]
+    images = test_images(profile, Path(args.data))
+    for i, c in enumerate(pc["crops"]):
+        img = images.get(c["image"])
+        if img is None:
+            raise ProfileError(f"ntscc.images.perceptual.crops[{i}].image = {c['image']!r} is not a test image "
+                               f"({cfg['test_set']}, test_limit {cfg.get('test_limit')})")
+        if c["top"] + size > img.shape[0] or c["left"] + size > img.shape[1]:
+            raise ProfileError(f"ntscc.images.perceptual.crops[{i}]: a {size}-px crop at ({c['top']}, {c['left']}) "
+                               f"leaves {c['image']} ({img.shape[0]} x {img.shape[1]})")
+    device = stage_device(profile)
+    metric = lpips_metric(args.data, device)
+    started = time.perf_counter()
+    chosen, folders = _choose_points(args.eval, snr, target)
+    seed = stage_seed(int(profile["seed"]), "evaluate")  # the evaluation's noise: its very reconstructions
+
+    def crop(a: np.ndarray, c: dict) -> np.ndarray:
+        return a[c["top"]:c["top"] + size, c["left"]:c["left"] + size]
+
+    arrays = {f"{c['image']}__original": crop(images[c["image"]], c) for c in pc["crops"]}
+    schemes, run_ids = {}, {}
+    for key, p in chosen.items():
+        model, meta = load_model(profile, folders[p.model])
+        model.to(device)
+        run_ids[meta["name"]] = meta["run_id"]
+        per_image = {}
+        for c in pc["crops"]:
+            x = to_tensor(images[c["image"]]).to(device)
+            g = torch.Generator(device=device).manual_seed(stage_seed(seed, f"{p.eta}/{snr}/{c['image']}"))
+            if meta["kind"] == "deepjscc":
+                rec, x_hat = _deepjscc_record(model, x, snr, g)
+            else:
+                recs, x_hat = model.transmit(x, snr, p.eta, generator=g, return_x_hat=True)
+                rec = recs[0]
+            shown = x_hat[0].mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+            arrays[f"{c['image']}__{key}"] = crop(shown, c)
+            per_image[c["image"]] = {"cbr": rec["cbr"], "psnr": rec["psnr"], "ms_ssim": rec["ms_ssim"],
+                                     LPIPS_COLUMN: lpips_to_reference(metric, x, x_hat)[0]}
+        schemes[key] = {"model": p.model, "eta": p.eta, "mean_cbr": p.cbr, "run_key": p.run_key,
+                        "per_image": per_image}
+    # HEVC-intra + LDPC: the stream the sweep sent at its ratio nearest crop_cbr, or the fallback it showed
+    sep = profile.get("separation")
+    sweep = [r for r in read_image_results_csv(args.sweep_csv)
+             if r.mcs == NTSCC_BPG_LDPC.name and abs(r.snr_db - snr) < 1e-9]
+    if not sweep:
+        raise ValueError(f"{args.sweep_csv}: no {NTSCC_BPG_LDPC.name} rows at {snr:g} dB")
+    ratio = min({r.bandwidth_ratio for r in sweep}, key=lambda r: abs(np.log(r / target)))
+    sw = sep["sweeps"]["kodak_cbr"]
+    fallback = mean_colour(load_dataset(sw["dataset"], Path(args.data), sw.get("limit")))
+    codec = get_codec(sep["codec"])
+    ldpc, curves = {}, {}
+    for c in pc["crops"]:
+        img, rows = images[c["image"]], [r for r in sweep if r.image_id == c["image"]]
+        if not rows:
+            raise ValueError(f"{args.sweep_csv}: no row of {c['image']}")
+        curves[c["image"]] = sorted((r.bandwidth_ratio, r.lpips_alex) for r in rows)
+        r = next(r for r in rows if r.bandwidth_ratio == ratio)
+        if r.status == "ok":
+            shown = codec.decode(codec.encode(img, r.quality), img.shape)
+        else:
+            shown = np.broadcast_to(np.rint(np.asarray(fallback if sep["fallback"] == "mean" else (0.5,) * 3)
+                                            * 255).astype(np.uint8), img.shape)
+        got = float(psnr(to_tensor(img), to_tensor(np.ascontiguousarray(shown)))[0])
+        if abs(got - r.psnr) > 1e-3:
+            raise ValueError(f"{args.sweep_csv}: {c['image']} at R = {ratio:g} re-decoded to {got:.4f} dB, the sweep "
+                             f"recorded {r.psnr:.4f} dB (another codec build?)")
+        arrays[f"{c['image']}__ldpc"] = crop(np.asarray(shown), c)
+        ldpc[c["image"]] = {"cbr": ratio, "psnr": r.psnr, "ms_ssim": r.ms_ssim, LPIPS_COLUMN: r.lpips_alex,
+                            "status": r.status, "quality": r.quality}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / "crops.npz", **arrays)
+    run_key = f"ntscc_images_crops@{fingerprint(profile, 'ntscc.images', 'crops', models=sorted(run_ids.values()))}"
+    info = {"run_id": next(iter(run_ids.values())), "run_key": run_key, "model_run_ids": run_ids,
+            "snr_db": snr, "crop_cbr": target, "crop_size": size, "crops": thaw(pc["crops"]), "schemes": schemes,
+            "ldpc": {"mcs": NTSCC_BPG_LDPC.name, "bandwidth_ratio": ratio, "per_image": ldpc,
+                     "lpips_curves": curves},
+            "wall_time_s": round(time.perf_counter() - started, 3),
+            "data_checksums": data_checksums(profile, sets=("test_set",))}
+    (out / "crops.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    print(f"crops of {len(pc['crops'])} images, {len(schemes)} learned schemes and HEVC-intra + LDPC -> {out}")
+
+
 def cmd_time_models(args) -> None:
     """Table III: parameters and encode + decode time per test image, every method in one run."""
     from jscc_core.digital.codecs import get_codec
@@ -603,6 +719,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ntc", required=True, help="pretrained NTC weights (g_a, g_s)")
     add("evaluate", cmd_evaluate, out=False).add_argument("--model", required=True, help="trained model folder")
     add("rate-maps", cmd_rate_maps).add_argument("--models", nargs="+", required=True)
+    p = add("crops", cmd_crops)
+    p.add_argument("--eval", nargs="+", required=True, help="eval.csv of every model the figures may show")
+    p.add_argument("--sweep-csv", required=True, help="the Kodak separation sweep over CBR (with LPIPS)")
     p = add("time-models", cmd_time_models)
     p.add_argument("--ntscc", required=True)
     p.add_argument("--deepjscc", required=True)

@@ -28,6 +28,9 @@ EVAL_KEYS = MODEL_KEYS + ("train_set", "test_set", "test_limit", "train_snr_db",
                           "eta_test", "eta_fig12", "ms_ssim.eta_test", "ms_ssim.eta_fig13")
 RATE_MAP_KEYS = MODEL_KEYS + ("test_set", "fig08")
 TIMING_KEYS = MODEL_KEYS + ("test_set", "test_limit", "fig11_snr_db", "eta_fig12")
+#: Figs. 15-16: the crops and the operating point each scheme is shown at.
+CROP_KEYS = MODEL_KEYS + ("test_set", "test_limit", "fig11_snr_db", "perceptual.crops", "perceptual.crop_size",
+                          "perceptual.crop_cbr")
 
 
 def eta_train_key(distortion: str) -> str:
