@@ -105,6 +105,12 @@ def separation_series(results: Sequence[ImageResult], mcs: str, snr_db: float, m
                   [run_key])
 
 
+def sweep_has_lpips(sweep_csv: Path | str) -> bool:
+    """Whether every row of a separation sweep CSV has its LPIPS-Alex (run with ``lpips: true``)."""
+    results = read_image_results_csv(need_file(Path(sweep_csv), "separation sweep CSV"))
+    return bool(results) and all(r.lpips_alex is not None for r in results)
+
+
 def ldpc_anchor(results: Sequence[ImageResult], snr_db: float, where: Path) -> str:
     """The MCS of "HEVC-intra + LDPC": the paper's (6144, 4096) 16-QAM code when the sweep has it,
     else the sweep's only other MCS at ``snr_db`` (CIFAR-10's short code)."""
