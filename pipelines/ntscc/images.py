@@ -309,7 +309,7 @@ def cmd_train_perceptual(args) -> None:
                  perceptual_objective(args.lmbda, cfg["train_snr_db"], eta, weights, lpips),
                  {"lmbda": args.lmbda, "distortion": "perceptual", "variant": "ntscc", "tag": name,
                   "init": args.init, "eta_train": eta, "snr_db": cfg["train_snr_db"],
-                  "lpips": f"{lpips.net} ({lpips.backbone_entry})"}, "perceptual")
+                  "lpips": lpips.net}, "perceptual")  # the backbone, not the file it came from: same weights
 
 
 def cmd_train_deepjscc(args) -> None:
