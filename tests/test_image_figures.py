@@ -33,6 +33,11 @@ def anchor_psnr(cbr: float) -> float:
     return 25.0 + 10.0 * math.log10(cbr / 0.02)
 
 
+def synthetic_lpips(psnr: float) -> float:
+    """A synthetic LPIPS falling with PSNR: 0.5 at 25 dB, 0.02 lower per dB."""
+    return 0.5 - 0.02 * (psnr - 25.0)
+
+
 def write_eval(root: Path, model: str, variant: str, points, distortion: str = "mse", snr: float = 10.0,
                lmbda: float | None = 64.0, images: tuple[str, ...] = IMAGES) -> Path:
     """eval.csv + eval.json of one model; points = [(eta, cbr, psnr)] or [(eta, cbr, psnr, snr)], the
@@ -51,7 +56,7 @@ def write_eval(root: Path, model: str, variant: str, points, distortion: str = "
                 k = cbr * 3 * 512 * 768
                 w.writerow([METHODS[variant], model, variant, distortion, "" if lmbda is None else lmbda,
                             "" if eta is None else eta, snr, test_snr, image, p, ms, -10 * math.log10(1 - ms),
-                            0.9 * k, 0.08 * k, 0.02 * k, k, cbr, f"eval_{model}@abc"])
+                            synthetic_lpips(p), 0.9 * k, 0.08 * k, 0.02 * k, k, cbr, f"eval_{model}@abc"])
     path.with_suffix(".json").write_text(json.dumps({
         "run_id": f"run-{model}", "run_key": f"eval_{model}@abc", "model_run_id": f"train-{model}",
         "model_run_key": f"train_{model}@abc", "wall_time_s": 1.0, "parameters": 1000, "train_wall_time_s": 2.0,
@@ -70,7 +75,8 @@ def write_sweep(root: Path, snr: float = 10.0, images: tuple[str, ...] = IMAGES,
                 rows.append(ImageResult(image_id=image, codec="hevc", mcs=mcs, mode=mode, snr_db=snr,
                                         bandwidth_ratio=cbr, channel_uses_budget=k, channel_uses_spent=k,
                                         budget_bits=2.0 * k, stream_bits=2 * k - 100, quality=30, codewords=3,
-                                        failed_codewords=0, status="ok", psnr=p, ms_ssim=1 - 10 ** (-(p - 10) / 10)))
+                                        failed_codewords=0, status="ok", psnr=p, ms_ssim=1 - 10 ** (-(p - 10) / 10),
+                                        lpips_alex=synthetic_lpips(p)))
     path = root / f"{name}.csv"
     write_image_results_csv(rows, path)
     path.with_suffix(".json").write_text(json.dumps({
@@ -156,7 +162,40 @@ def test_table1_paper_rows_beside_ours(profile, tmp_path):
     assert all(r.value is None and r.extra["reason"] == "not run" for r in ours if r.dataset != "kodak")
     kodak = {(r.method, r.metric): r.value for r in ours if r.dataset == "kodak"}
     assert kodak[("NTSCC", "bd_cbr_percent")] < 0 and kodak[(f"{LABEL} + LDPC", "bd_cbr_percent")] == 0.0
+    # BD at equal LPIPS (synthetic_lpips: 0.02 less per dB): NTSCC 1 dB above the anchor
+    assert kodak[("NTSCC", "bd_lpips_alex")] == pytest.approx(-0.02, abs=0.002)
+    assert kodak[("NTSCC", "bd_cbr_at_lpips_percent")] == pytest.approx(kodak[("NTSCC", "bd_cbr_percent")], abs=1.0)
     assert _findings(out)[f"NTSCC's BD-CBR vs {LABEL} + LDPC is negative on Kodak"]["holds"]
+
+
+def test_fig14_lpips_of_every_training_target_with_bd_lpips(profile, tmp_path):
+    """LPIPS falls with PSNR here (synthetic_lpips): the perceptual NTSCC 1.5 dB above the anchor has
+    0.03 less LPIPS at equal CBR and needs 10^-0.15 of its CBR at equal LPIPS."""
+    from pipelines.ntscc import fig14
+
+    mse, sweep = rd_inputs(tmp_path / "mse", ntscc_offset=1.0)
+    ms_ssim, _ = rd_inputs(tmp_path / "ms_ssim", ntscc_offset=0.5, distortion="ms_ssim")
+    perceptual, _ = rd_inputs(tmp_path / "perceptual", ntscc_offset=1.5, distortion="perceptual")
+    out = tmp_path / "fig14.pdf"
+    fig14.render(profile, mse + ms_ssim + perceptual, sweep, out, 10.0)
+    rows = read_results_csv(out.with_suffix(".csv"))
+    assert {r.method for r in rows} == {"NTSCC (PSNR)", "NTSCC (MS-SSIM)", "NTSCC (Perceptual)", "Deep JSCC (PSNR)",
+                                        "Deep JSCC (MS-SSIM)", f"{LABEL} + LDPC"}
+    anchor = [r for r in rows if r.method == f"{LABEL} + LDPC" and r.metric == "lpips_alex"]
+    assert [r.value for r in anchor] == pytest.approx([synthetic_lpips(anchor_psnr(c)) for c in SWEEP_CBR])
+    bd = {(r.method, r.metric): r.value for r in rows if r.metric.startswith("bd_")}
+    assert bd[("NTSCC (Perceptual)", "bd_lpips_alex")] == pytest.approx(-0.03, abs=0.003)
+    assert bd[("NTSCC (Perceptual)", "bd_cbr_percent")] == pytest.approx(100 * (10 ** -0.15 - 1), abs=1.5)
+    assert bd[("NTSCC (PSNR)", "bd_lpips_alex")] == pytest.approx(-0.02, abs=0.003)
+    f = _findings(out)
+    assert all(f[f"NTSCC (Perceptual) has a lower LPIPS than {m} on Kodak"]["holds"]
+               for m in ("NTSCC (PSNR)", "NTSCC (MS-SSIM)", "Deep JSCC (PSNR)", f"{LABEL} + LDPC"))
+    prov = json.loads(out.with_suffix(".json").read_text())
+    assert {"run-ntscc_perceptual_lam64", "run-ntscc_mse_lam64", "run-ntscc_ms_ssim_lam0.25"} <= set(
+        prov["mlflow_run_ids"])
+    assert prov["mlflow_run_ids"].count("run-sweep") == 1
+    with pytest.raises(ValueError, match="no NTSCC operating point trained for perceptual"):
+        fig14.render(profile, mse, sweep, tmp_path / "none.pdf", 10.0)
 
 
 CIFAR = ("cifar10_test_0000", "cifar10_test_0001")
@@ -194,7 +233,7 @@ def test_bd_is_na_when_curves_do_not_overlap(profile, tmp_path):
     table1.render(profile, evals, write_sweep(tmp_path), out, 10.0)
     rows = read_results_csv(out.with_suffix(".csv"))
     ntscc_bd = [r for r in rows if r.source == "ours" and r.method == "NTSCC" and r.dataset == "kodak"]
-    assert len(ntscc_bd) == 2
+    assert {r.metric for r in ntscc_bd} == {"bd_cbr_percent", "bd_psnr_db", "bd_cbr_at_lpips_percent", "bd_lpips_alex"}
     assert all(r.value is None and r.extra["reason"] == "n/a (no overlap)" for r in ntscc_bd)
     deep = [r for r in rows if r.source == "ours" and r.method == "Deep JSCC" and r.dataset == "kodak"]
     assert deep and all(r.extra["reason"] == "not in the inputs" for r in deep)
@@ -394,3 +433,15 @@ def test_missing_inputs_name_the_file(tmp_path, capsys):
         fig08.main(["--profile", "mini", "--out", str(tmp_path / "fig08.pdf")])
     assert exc.value.code == 2 and "required: --maps" in capsys.readouterr().err
     assert not (tmp_path / "fig11.pdf").exists() and not (tmp_path / "table1.pdf").exists()
+
+
+def test_crop_cost_against_hevc_at_equal_lpips():
+    from pipelines.ntscc.crops import matched_cost
+
+    curve = [(0.02, 0.40), (0.04, 0.30), (0.08, 0.20), (0.16, 0.25)]  # the last point lost: not on the envelope
+    cost, rel = matched_cost(0.02, 0.25, curve)  # HEVC needs sqrt(0.04 * 0.08) for LPIPS 0.25 (log interpolation)
+    assert rel == "=" and cost == pytest.approx(100 * (0.02 / (0.04 * 0.08) ** 0.5 - 1))
+    assert matched_cost(0.06, 0.10, curve) == (pytest.approx(100 * (0.06 / 0.16 - 1)), "<=")  # never reached
+    assert matched_cost(0.03, 0.50, curve) == (pytest.approx(50.0), ">=")  # HEVC better already at its lowest R
+    with pytest.raises(ValueError, match="no LPIPS"):
+        matched_cost(0.03, 0.5, [(0.02, None)])

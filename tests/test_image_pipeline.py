@@ -27,7 +27,8 @@ def project(tmp_path_factory):
 @pytest.fixture(scope="module")
 def built(project):
     snakemake(project, PROFILE, "reports/fig12.pdf", "reports/fig11.pdf", "reports/fig13.pdf", "reports/fig17.pdf",
-              "reports/fig08.pdf", "reports/table1.pdf", "reports/table2.pdf", "reports/table3.pdf")
+              "reports/fig08.pdf", "reports/table1.pdf", "reports/table2.pdf", "reports/table3.pdf",
+              "reports/fig14.pdf", "reports/fig15.pdf")  # Fig. 16 is Fig. 15's page for the MS-SSIM models
     return project
 
 
@@ -115,7 +116,7 @@ def test_rate_accounting_in_the_evaluations(built):
 
 @pytest.mark.slow
 def test_every_image_report_is_written(built):
-    for name in ("fig08", "fig11", "fig13", "fig17", "table1", "table2", "table3"):
+    for name in ("fig08", "fig11", "fig13", "fig14", "fig15", "fig17", "table1", "table2", "table3"):
         assert (built / f"reports/{name}.pdf").read_bytes()[:4] == b"%PDF"
         prov = json.loads((built / f"reports/ntscc/{name}.json").read_text())
         assert prov["profile"]["name"] == "images_tiny"
@@ -133,6 +134,43 @@ def test_every_image_report_is_written(built):
     assert {r.snr_db for r in snr_rows if r.method.endswith("+ capacity")} == {0.0, 6.0}
     tuned = json.loads((built / ROOT / "ntscc_ms_ssim_lam0.25/run.json").read_text())
     assert tuned["params"]["init"].endswith("ntscc_mse_lam64/model.pt")  # fine-tuned from the MSE model
+
+
+@pytest.mark.slow
+def test_lpips_in_every_row_and_the_perceptual_model(built):
+    """LPIPS-Alex in every evaluation row and separation row; the eq. (29) model fine-tuned from the
+    MSE NTSCC of its lambda, evaluated as an NTSCC; Fig. 14 draws it."""
+    import torch
+
+    from jscc_core.digital.separation import read_image_results_csv
+    from pipelines.ntscc.evals import read_ntscc_eval
+
+    for folder in sorted((built / ROOT).glob("*/eval.csv")):
+        run = read_ntscc_eval(folder)
+        assert all(0 <= float(r["lpips_alex"]) < 2 for r in run.rows), folder
+        assert run.meta["lpips"]["net"] == "alex" and run.meta["lpips"]["seconds"] > 0
+    sweep = read_image_results_csv(built / "results/images_tiny/separation/kodak_cbr.csv")
+    assert all(r.lpips_alex is not None and r.lpips_alex >= 0 for r in sweep)
+    meta = json.loads((built / ROOT / "ntscc_perceptual_lam64/run.json").read_text())
+    assert meta["kind"] == "perceptual" and meta["params"]["init"].endswith("ntscc_mse_lam64/model.pt")
+    assert {"gan_d", "lpips", "d_real"} <= set(meta["final"])
+    state = torch.load(built / ROOT / "ntscc_perceptual_lam64/model.pt", weights_only=True)
+    assert not any(k.startswith("discriminator.") for k in state)  # model.pt is the NTSCC alone
+    rows = read_ntscc_eval(built / ROOT / "ntscc_perceptual_lam64/eval.csv").rows
+    assert {(r["variant"], r["distortion"], float(r["snr_db"])) for r in rows} == {("ntscc", "perceptual", 10.0)}
+    fig14 = read_results_csv(built / "reports/fig14.csv")
+    assert "NTSCC (Perceptual)" in {r.method for r in fig14}
+    # Figs. 15-16: the crops are the evaluation's own reconstructions (same noise, same numbers)
+    crops = json.loads((built / ROOT / "fig15/crops.json").read_text())
+    for scheme in crops["schemes"].values():
+        row = next(r for r in read_ntscc_eval(built / ROOT / scheme["model"] / "eval.csv").rows
+                   if r["image_id"] == "kodim01" and float(r["snr_db"]) == 10.0
+                   and (r["eta"] == "" if scheme["eta"] is None else float(r["eta"]) == scheme["eta"]))
+        assert scheme["per_image"]["kodim01"]["psnr"] == pytest.approx(float(row["psnr"]), abs=1e-4)
+        assert scheme["per_image"]["kodim01"]["lpips_alex"] == pytest.approx(float(row["lpips_alex"]), abs=1e-5)
+    fig15 = read_results_csv(built / "reports/fig15.csv")
+    costs = [r for r in fig15 if r.metric == "bandwidth_cost_vs_ldpc_percent"]
+    assert {r.method for r in costs} == {"Deep JSCC (PSNR)", "NTSCC (PSNR)", "NTSCC (Perceptual)"}
 
 
 @pytest.mark.slow

@@ -45,6 +45,11 @@ def check_banana(profile) -> None:
                            f"lmbda of one of ntscc.banana.ntscc_models {lambdas}")
 
 
+def sweeps_have_lpips(profile) -> bool:
+    """Whether the Kodak sweep over CBR measures LPIPS (Figs. 14-16 need it)."""
+    return bool(profile.get("separation")["sweeps"].get("kodak_cbr", {}).get("lpips"))
+
+
 def check_images(profile) -> None:
     """``ntscc.images`` and ``ntscc.cifar`` against each other and the separation sweeps they read."""
     cfg = profile.get("ntscc.images")
@@ -62,6 +67,17 @@ def check_images(profile) -> None:
     if len(cfg["ntc"]["embed_dims"]) != len(cfg["ntc"]["depths"]):
         raise ProfileError(f"{where}.ntc: embed_dims and depths must have one entry per stage")
     check_fig12_per_snr(profile)
+    perceptual = cfg.get("perceptual")
+    if perceptual is not None:
+        missing = [lam for lam in perceptual["lambdas"] if lam not in cfg["lambdas"]]
+        if missing:
+            raise ProfileError(f"{where}.perceptual.lambdas {missing} are not in ntscc.images.lambdas "
+                               f"{list(cfg['lambdas'])}: each perceptual model starts from the MSE model of its lambda")
+        if "perceptual" not in cfg["schedules"]:
+            raise ProfileError(f"{where}.schedules.perceptual is missing: the perceptual models' schedule")
+        if not sweeps_have_lpips(profile):
+            raise ProfileError(f"{where}.perceptual: Fig. 14 reads LPIPS from separation.sweeps.kodak_cbr; "
+                               "set its lpips: true")
     sweeps = profile.get("separation")["sweeps"]
     if "kodak_cbr" not in sweeps:
         raise ProfileError(f"{where}: Figs. 11 and 17 read the separation sweep 'kodak_cbr', missing from "

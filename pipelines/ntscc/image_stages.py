@@ -10,6 +10,7 @@ from jscc_core.training import device_gpus
 from pipelines.data import data_dir, fetch_stage
 from pipelines.ntscc.checks import check_images
 from pipelines.ntscc.keys import (
+    CROP_KEYS,
     EVAL_KEYS,
     RATE_MAP_KEYS,
     RUN_KEYS,
@@ -20,6 +21,7 @@ from pipelines.ntscc.keys import (
 )
 from pipelines.ntscc.paths import CifarPaths, ModelPaths, eval_files, image_root, model_files
 from pipelines.paths import DATA_ROOT, sweep_outputs
+from pipelines.perceptual import LPIPS_CODE, LPIPS_ENTRY, LPIPS_NET
 from pipelines.stage import PYTHON, Stage, figure_outs
 
 MODULE = f"{PYTHON} -m pipelines.ntscc.images"
@@ -45,13 +47,14 @@ class _Builder:
         self.test_data = data_dir(dataset_entry(self.cfg["test_set"]))
         self.stages: list[Stage] = []
         self.gpus = device_gpus(profile.get("device"))  # for the stages that run the models
+        self.lpips = (data_dir(LPIPS_ENTRY[LPIPS_NET]),)  # every evaluation row has LPIPS-Alex
 
     def keys(self, keys) -> tuple[str, ...]:
         device = ("device",) if self.profile.get("device") is not None else ()
         return RUN_KEYS + device + block_keys(self.profile, self.block, keys)
 
     def train(self, kind: str, sched: str, args: str, folder: str, *, distortion: str = "mse",
-              start: str | None = None, eta_key: str | None = None) -> None:
+              start: str | None = None, eta_key: str | None = None, extra_deps: tuple[str, ...] = ()) -> None:
         """Train a model of ``kind`` with schedule ``schedules.<sched>`` into ``folder``, starting
         from the weights ``start`` (an NTC for NTSCC, the MSE model for a fine-tune); an NTSCC
         model draws eta from ``eta_key`` (default: the block's range for ``distortion``)."""
@@ -62,7 +65,7 @@ class _Builder:
         self.stages.append(Stage(
             name=f"ntscc_{self.block}_train_{folder.rsplit('/', 1)[1]}",
             cmd=f"{MODULE} {args}{block_arg} {self.prof} --out {folder}",
-            deps=MODEL_CODE + (self.train_data,) + ((start,) if start else ()), outs=model_files(folder),
+            deps=MODEL_CODE + (self.train_data,) + ((start,) if start else ()) + extra_deps, outs=model_files(folder),
             params=self.keys(keys), pipeline="ntscc", runtime_min=self.cfg["schedules"][sched]["runtime_min"],
             gpus=self.gpus))
 
@@ -70,7 +73,7 @@ class _Builder:
         self.stages.append(Stage(
             name=f"ntscc_{self.block}_evaluate_{folder.rsplit('/', 1)[1]}",
             cmd=f"{MODULE} evaluate {self.prof} --model {folder}",
-            deps=EVAL_CODE + (self.test_data,) + model_files(folder), outs=eval_files(folder),
+            deps=EVAL_CODE + LPIPS_CODE + (self.test_data,) + self.lpips + model_files(folder), outs=eval_files(folder),
             params=self.keys(EVAL_KEYS + extra_keys), pipeline="ntscc", mem_mb=4000, runtime_min=30, gpus=self.gpus))
 
 
@@ -112,7 +115,8 @@ def stages(profile, profile_ref: str) -> list[Stage]:
     b = _Builder(profile, profile_ref, "images")
     cfg = b.cfg
     m = ModelPaths(profile)
-    b.stages += [fetch_stage(dataset_entry(cfg["train_set"])), fetch_stage(dataset_entry(cfg["test_set"]))]
+    b.stages += [fetch_stage(dataset_entry(cfg["train_set"])), fetch_stage(dataset_entry(cfg["test_set"])),
+                 fetch_stage(LPIPS_ENTRY[LPIPS_NET])]
 
     for lam in cfg["lambdas"]:
         b.train("ntc", "ntc", f"train-ntc --lmbda {lam!r}", m.ntc[lam])
@@ -134,6 +138,10 @@ def stages(profile, profile_ref: str) -> list[Stage]:
         init = model_files(mse)[0]
         b.train("deepjscc", "fine_tune", f"train-deepjscc --distortion ms_ssim --c-out {c} --init {init}", folder,
                 distortion="ms_ssim", start=init)
+    for lam, (folder, mse) in m.ntscc_perceptual.items():  # Figs. 14-16: eq. (29), fine-tuned from the MSE models
+        init = model_files(mse)[0]
+        b.train("perceptual", "perceptual", f"train-perceptual --lmbda {lam!r} --init {init}", folder, start=init,
+                extra_deps=LPIPS_CODE + b.lpips)
     for folder in m.evaluated():
         b.evaluate(folder)
     fig12_per_snr_stages(b, m)
@@ -196,6 +204,23 @@ def stages(profile, profile_ref: str) -> list[Stage]:
            (sweep_csv, sweep_json, snr_csv, snr_json))
     render("table2", m.ms_ssim_models(), f"--sweep-csv {sweep_csv}", (sweep_csv, sweep_json))
     render("fig17", [m.ntscc[lam], m.comparison_i, *m.comparison_ii.values()], sweep, (sweep_csv, sweep_json))
+    if m.ntscc_perceptual:  # Fig. 14: LPIPS of every training target against HEVC-intra + LDPC
+        every = [*learned, *m.ms_ssim_models(), *(f for f, _ in m.ntscc_perceptual.values())]
+        render("fig14", every, sweep, (sweep_csv, sweep_json))
+        # Figs. 15-16: the Kodak crops, each scheme at its operating point nearest perceptual.crop_cbr
+        crops = (f"{root}/fig15/crops.npz", f"{root}/fig15/crops.json")
+        evals = tuple(x for f in every for x in eval_files(f))
+        b.stages.append(Stage(
+            name="ntscc_images_crops",
+            cmd=f"{MODULE} crops {b.prof} --eval {' '.join(eval_files(f)[0] for f in every)} "
+                f"--sweep-csv {sweep_csv} --out {root}/fig15",
+            deps=EVAL_CODE + LPIPS_CODE + (b.test_data,) + b.lpips + evals + (sweep_csv, sweep_json)
+            + tuple(x for f in every for x in model_files(f)),
+            outs=crops, params=b.keys(CROP_KEYS) + ("separation.codec", "separation.fallback",
+                                                    "separation.sweeps.kodak_cbr"),
+            pipeline="ntscc", runtime_min=20, gpus=b.gpus))
+        for what in ("fig15", "fig16"):
+            render(what, [], f"--crops {crops[0]}", crops + ("pipelines/ntscc/crops.py",))
     render("fig08", [], f"--maps {maps[0]}", maps)
     render("table3", [], f"--timing {timing}", (timing,))
     return b.stages

@@ -9,8 +9,11 @@
         [--distortion ms_ssim --init DIR/model.pt] --out DIR
     python -m pipelines.ntscc.images train-ntscc|train-deepjscc ... --init DIR/model.pt --fig12-snr 4 --out DIR
     python -m pipelines.ntscc.images train-comparison-ii --profile mini --cbr 0.0625 --ntc DIR/model.pt --out DIR
+    python -m pipelines.ntscc.images train-perceptual --profile mini --lmbda 64 --init DIR/model.pt --data data \
+        --out DIR
     python -m pipelines.ntscc.images evaluate --profile mini --model DIR --data data
     python -m pipelines.ntscc.images rate-maps --profile mini --models DIR... --data data --out DIR
+    python -m pipelines.ntscc.images crops --profile mini --eval DIR/eval.csv... --sweep-csv CSV --data data --out DIR
     python -m pipelines.ntscc.images time-models --profile mini --ntscc DIR --deepjscc DIR --sweep-csv CSV \\
         --data data --out DIR
 
@@ -49,7 +52,7 @@ from jscc_core.images import (
     to_tensor,
 )
 from jscc_core.metrics import ms_ssim, ms_ssim_db, psnr
-from jscc_core.profiles import ProfileError, fingerprint
+from jscc_core.profiles import ProfileError, fingerprint, thaw
 from jscc_core.registry import RegistryError, read_checksums
 from jscc_core.tracking import track_run
 from jscc_core.training import (
@@ -69,15 +72,26 @@ from ntscc.image.model import ImageNTSCC, ImageNTSCCConfig
 from ntscc.image.ntc import ImageNTC, NTCConfig
 from ntscc.image.objectives import (
     AUX_LEARNING_RATE,
+    PerceptualWeights,
     deepjscc_objective,
     ntc_objective,
     ntscc_objective,
+    perceptual_objective,
     quantile_training,
 )
+from ntscc.image.perceptual import ConditionalDiscriminator, PerceptualNTSCC
 from pipelines.cli import run_stage, stage_cli
-from pipelines.ntscc.evals import EVAL_COLUMNS, METHODS
+from pipelines.ntscc.evals import (
+    EVAL_COLUMNS,
+    LPIPS_COLUMN,
+    METHODS,
+    TARGET_CURVES,
+    mean_operating_points,
+    read_ntscc_eval,
+)
 from pipelines.ntscc.keys import TRAINING_KEYS
 from pipelines.ntscc.paths import model_tag, snr_tag
+from pipelines.perceptual import lpips_metric, lpips_to_reference
 from pipelines.profile import load
 
 EXPERIMENT = "ntscc-images"
@@ -207,11 +221,14 @@ def train_model(profile, make_model, loss_fn, load_data, sched: TrainSchedule, o
                    params={"profile": profile.name, "kind": kind, **params, "schedule": asdict(sched), **log_params},
                    tags={"run_key": run_key, "profile_sha256": profile.sha256}) as run:
         data = source.sample if isinstance(source, RandomCrops) else source
-        aux = quantile_training(model, aux_lr) if isinstance(model, (ImageNTC, ImageNTSCC)) else None
+        aux = (quantile_training(model, aux_lr) if isinstance(model, (ImageNTC, ImageNTSCC, PerceptualNTSCC))
+               else None)
         logs = train(model, loss_fn, data, sched, checkpoint, fingerprint,
                      on_log=lambda step, m: run.log_metrics(m, step=step), desc=name, restart_foreign=True, aux=aux,
                      device=device)
         model.cpu()  # weights are saved from, and the CDF tables built on, the CPU
+        if isinstance(model, PerceptualNTSCC):  # model.pt is the NTSCC; its discriminator stays in the checkpoint
+            model = model.ntscc
         if isinstance(model, (ImageNTC, ImageNTSCC)):
             model.update(force=True)  # entropy-coding tables of z (real bitstreams at evaluation)
         torch.save(model.state_dict(), out / "model.pt")
@@ -313,6 +330,29 @@ def cmd_train_ntscc(args) -> None:
                  "ntscc" if args.distortion == "mse" and not per_snr else "fine_tune")
 
 
+def cmd_train_perceptual(args) -> None:
+    """Eq. (29): the MSE NTSCC of the same λ fine-tuned with LPIPS-Alex and a conditional GAN."""
+    profile = load(args.profile)
+    cfg = images_cfg(profile, args.block)
+    pc = cfg["perceptual"]
+    name = model_tag("ntscc", "perceptual", lmbda=args.lmbda)
+    lpips = lpips_metric(args.data, stage_device(profile))
+    weights = PerceptualWeights(pc["beta_m"], pc["beta_l"], pc["beta_d"])
+    disc = pc["discriminator"]
+
+    def make():
+        ntscc = _fine_tune_from(ImageNTSCC(ntscc_config(cfg)), args.init)
+        return PerceptualNTSCC(ntscc, ConditionalDiscriminator(cfg["ntc"]["c"], disc["widths"],
+                                                               disc["context_channels"]))
+
+    eta = pc["eta_train"][0] if len(pc["eta_train"]) == 1 else tuple(pc["eta_train"])
+    _train_stage(args, profile, "perceptual", name, make,
+                 perceptual_objective(args.lmbda, cfg["train_snr_db"], eta, weights, lpips),
+                 {"lmbda": args.lmbda, "distortion": "perceptual", "variant": "ntscc", "tag": name,
+                  "init": args.init, "eta_train": eta, "snr_db": cfg["train_snr_db"],
+                  "lpips": lpips.net}, "perceptual")  # the backbone, not the file it came from: same weights
+
+
 def cmd_train_deepjscc(args) -> None:
     profile = load(args.profile)
     cfg = images_cfg(profile, args.block)
@@ -360,10 +400,13 @@ def load_model(profile, folder: Path):
 def evaluation_grid(cfg: dict, kind: str, distortion: str = "mse") -> list[tuple[float | None, float]]:
     """The (eta, SNR) pairs a model of ``kind`` trained for ``distortion`` is evaluated at, from the
     block ``cfg``: the eta sweep at the Fig. 11 SNR, and the SNR sweep of Fig. 12 (MSE, at eta_fig12)
-    or Fig. 13 (c) (MS-SSIM, at ms_ssim.eta_fig13, default its smallest eta_test)."""
+    or Fig. 13 (c) (MS-SSIM, at ms_ssim.eta_fig13, default its smallest eta_test); perceptual models
+    (Fig. 14): the MSE eta sweep at the Fig. 11 SNR only."""
     if kind in ("deepjscc", "comparison_ii"):
         snrs = sorted(set(cfg.get("test_snr_db", ())) | {cfg["fig11_snr_db"]})
         return [(None, s) for s in snrs]
+    if distortion == "perceptual":  # Fig. 14: the eta sweep at its SNR only
+        return [(eta, cfg["fig11_snr_db"]) for eta in cfg["eta_test"]]
     if distortion == "ms_ssim":
         ms = cfg["ms_ssim"]
         points = [(eta, cfg["fig11_snr_db"]) for eta in ms["eta_test"]]
@@ -385,14 +428,16 @@ def fig12_grid(cfg: dict, kind: str, snr_db: float) -> list[tuple[float | None, 
 
 
 @torch.no_grad()
-def _deepjscc_record(model: DeepJSCC, x: torch.Tensor, snr_db: float, generator: torch.Generator) -> dict:
+def _deepjscc_record(model: DeepJSCC, x: torch.Tensor, snr_db: float,
+                     generator: torch.Generator) -> tuple[dict, torch.Tensor]:
+    """(record of one image as ``ImageNTSCC.transmit`` gives it, x̂ (1, 3, H, W) clamped to [0, 1])."""
     channel = ComplexAWGN(snr_db)
     out = model(x, lambda s: channel(s, generator=generator))
     x_hat = out["x_hat"].clamp(0, 1)
     m = float(ms_ssim(x, x_hat, data_range=1.0)[0])
     k = float(out["k"].reshape(-1)[0])
     return {"psnr": float(psnr(x, x_hat)[0]), "ms_ssim": m, "ms_ssim_db": float(ms_ssim_db(m)),
-            "k_y": k, "k_z": 0.0, "k_q": 0.0, "k": k, "cbr": float(out["cbr"].reshape(-1)[0])}
+            "k_y": k, "k_z": 0.0, "k_q": 0.0, "k": k, "cbr": float(out["cbr"].reshape(-1)[0])}, x_hat
 
 
 def cmd_evaluate(args) -> None:
@@ -402,13 +447,16 @@ def cmd_evaluate(args) -> None:
     model, meta = load_model(profile, folder)
     model.to(device)
     kind, p = meta["kind"], meta["params"]
+    variant = "ntscc" if kind == "perceptual" else kind  # a perceptual model is an NTSCC trained for eq. (29)
     block = p.get("block", "images")
     cfg = images_cfg(profile, block)
     images = test_images(profile, Path(args.data), block)
     points = (fig12_grid(cfg, kind, p["fig12_snr_db"]) if "fig12_snr_db" in p
               else evaluation_grid(cfg, kind, p.get("distortion", "mse")))
     seed = stage_seed(int(profile["seed"]), "evaluate")
+    metric = lpips_metric(args.data, device)
     started = time.perf_counter()
+    lpips_seconds = 0.0
     fp = fingerprint(profile, f"ntscc.{block}", "evaluate", model=meta["run_key"])
     run_key = f"ntscc_images_eval_{meta['name']}@{fp}"
     rows = []
@@ -425,23 +473,32 @@ def cmd_evaluate(args) -> None:
             if kind != "deepjscc":  # g_a, hyperprior and z̄ once per image, for every (eta, SNR)
                 with torch.no_grad():
                     analysis = model.transmitter(x)
+            shown = []
             for eta, snr in points:
                 # noise seeded per (point, image): a point does not change when others are added
                 g = torch.Generator(device=device).manual_seed(stage_seed(seed, f"{eta}/{snr}/{image_id}"))
                 if kind == "deepjscc":
-                    records[eta, snr, image_id] = _deepjscc_record(model, x, snr, g)
+                    rec, x_hat = _deepjscc_record(model, x, snr, g)
                 else:
-                    records[eta, snr, image_id] = model.transmit(x, snr, eta, generator=g, analysis=analysis)[0]
+                    recs, x_hat = model.transmit(x, snr, eta, generator=g, analysis=analysis, return_x_hat=True)
+                    rec = recs[0]
+                records[eta, snr, image_id] = rec
+                shown.append(x_hat)
                 bar.update(1)
+            t0 = time.perf_counter()  # LPIPS of every operating point of this image, batched
+            for (eta, snr), value in zip(points, lpips_to_reference(metric, x, torch.cat(shown))):
+                records[eta, snr, image_id][LPIPS_COLUMN] = value
+            lpips_seconds += time.perf_counter() - t0
         bar.close()
         for eta, snr in points:
             for image_id in images:
                 rec = records[eta, snr, image_id]
-                rows.append({"method": METHODS[kind], "model": meta["name"], "variant": kind,
+                rows.append({"method": METHODS[variant], "model": meta["name"], "variant": variant,
                              "distortion": p.get("distortion", "mse"), "lmbda": p.get("lmbda", ""),
                              "eta": "" if eta is None else eta, "train_snr_db": p.get("snr_db", cfg["train_snr_db"]),
                              "snr_db": snr, "image_id": image_id, "run_key": run_key,
-                             **{k: rec[k] for k in ("psnr", "ms_ssim", "ms_ssim_db", "k_y", "k_z", "k_q", "k", "cbr")}})
+                             **{k: rec[k] for k in ("psnr", "ms_ssim", "ms_ssim_db", LPIPS_COLUMN, "k_y", "k_z", "k_q",
+                                                    "k", "cbr")}})
         out = folder / "eval.csv"
         tmp = out.with_name(out.name + ".tmp")
         with tmp.open("w", newline="") as f:
@@ -457,6 +514,10 @@ def cmd_evaluate(args) -> None:
         info = {"run_id": run.run_id, "run_key": run_key, "model_run_id": meta["run_id"],
                 "model_run_key": meta["run_key"],
                 "wall_time_s": round(wall, 3), "parameters": meta["parameters"], "device": describe_device(device),
+                # LPIPS-Alex of every row: its backbone and the seconds it added to this evaluation
+                "lpips": {"net": metric.net, "backbone_entry": metric.backbone_entry,
+                          "seconds": round(lpips_seconds, 3),
+                          "seconds_per_image_point": round(lpips_seconds / max(1, len(rows)), 4)},
                 # what the model cost: its training seconds when kept, not a rerun's seconds on a finished checkpoint
                 "train_wall_time_s": max(float(meta["wall_time_s"]), float(meta.get("train_time_s") or 0.0)),
                 # what the model was trained on (as its training read it) and the test images read here
@@ -494,6 +555,114 @@ def cmd_rate_maps(args) -> None:
             "data_checksums": data_checksums(profile, args.block, sets=("test_set",))}
     (out / "maps.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     print(f"rate maps of {image_id} for lambda {lambdas} -> {out}")
+
+
+def _choose_points(evals: list[str], snr: float, target_cbr: float) -> tuple[dict, dict]:
+    """({curve key: the operating point at ``snr`` whose mean CBR is nearest ``target_cbr`` (in log)},
+    {model name: its folder}) over the ``TARGET_CURVES`` the evaluations hold."""
+    runs = [read_ntscc_eval(e) for e in evals]
+    folders = {r["model"]: run.path.parent for run in runs for r in run.rows[:1]}
+    points = [p for p in mean_operating_points(runs) if abs(p.snr_db - snr) < 1e-9]
+    chosen = {}
+    for key, variant, target, _ in TARGET_CURVES:
+        cands = [p for p in points if p.variant == variant and p.distortion == target]
+        if cands:
+            chosen[key] = min(cands, key=lambda p: (abs(np.log(p.cbr / target_cbr)), p.model, p.eta or 0.0))
+    return chosen, folders
+
+
+def cmd_crops(args) -> None:
+    """Figs. 15-16: each scheme's reconstruction of the Kodak crops ``perceptual.crops`` at its operating
+    point nearest ``perceptual.crop_cbr`` (the evaluation's channel noise, so the same images as its
+    rows), and HEVC-intra + LDPC's at the sweep's ratio nearest it, with every per-image LPIPS-Alex."""
+    from jscc_core.digital.codecs import get_codec
+    from jscc_core.digital.mcs import NTSCC_BPG_LDPC
+    from jscc_core.digital.separation import mean_colour, read_image_results_csv
+
+    profile = load(args.profile)
+    cfg = images_cfg(profile)
+    pc = cfg["perceptual"]
+    snr, size, target = cfg["fig11_snr_db"], pc["crop_size"], pc["crop_cbr"]
+    images = test_images(profile, Path(args.data))
+    for i, c in enumerate(pc["crops"]):
+        img = images.get(c["image"])
+        if img is None:
+            raise ProfileError(f"ntscc.images.perceptual.crops[{i}].image = {c['image']!r} is not a test image "
+                               f"({cfg['test_set']}, test_limit {cfg.get('test_limit')})")
+        if c["top"] + size > img.shape[0] or c["left"] + size > img.shape[1]:
+            raise ProfileError(f"ntscc.images.perceptual.crops[{i}]: a {size}-px crop at ({c['top']}, {c['left']}) "
+                               f"leaves {c['image']} ({img.shape[0]} x {img.shape[1]})")
+    device = stage_device(profile)
+    metric = lpips_metric(args.data, device)
+    started = time.perf_counter()
+    chosen, folders = _choose_points(args.eval, snr, target)
+    seed = stage_seed(int(profile["seed"]), "evaluate")  # the evaluation's noise: its very reconstructions
+
+    def crop(a: np.ndarray, c: dict) -> np.ndarray:
+        return a[c["top"]:c["top"] + size, c["left"]:c["left"] + size]
+
+    arrays = {f"{c['image']}__original": crop(images[c["image"]], c) for c in pc["crops"]}
+    schemes, run_ids = {}, {}
+    for key, p in chosen.items():
+        model, meta = load_model(profile, folders[p.model])
+        model.to(device)
+        run_ids[meta["name"]] = meta["run_id"]
+        per_image = {}
+        for c in pc["crops"]:
+            x = to_tensor(images[c["image"]]).to(device)
+            g = torch.Generator(device=device).manual_seed(stage_seed(seed, f"{p.eta}/{snr}/{c['image']}"))
+            if meta["kind"] == "deepjscc":
+                rec, x_hat = _deepjscc_record(model, x, snr, g)
+            else:
+                recs, x_hat = model.transmit(x, snr, p.eta, generator=g, return_x_hat=True)
+                rec = recs[0]
+            shown = x_hat[0].mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+            arrays[f"{c['image']}__{key}"] = crop(shown, c)
+            per_image[c["image"]] = {"cbr": rec["cbr"], "psnr": rec["psnr"], "ms_ssim": rec["ms_ssim"],
+                                     LPIPS_COLUMN: lpips_to_reference(metric, x, x_hat)[0]}
+        schemes[key] = {"model": p.model, "eta": p.eta, "mean_cbr": p.cbr, "run_key": p.run_key,
+                        "per_image": per_image}
+    # HEVC-intra + LDPC: the stream the sweep sent at its ratio nearest crop_cbr, or the fallback it showed
+    sep = profile.get("separation")
+    sweep = [r for r in read_image_results_csv(args.sweep_csv)
+             if r.mcs == NTSCC_BPG_LDPC.name and abs(r.snr_db - snr) < 1e-9]
+    if not sweep:
+        raise ValueError(f"{args.sweep_csv}: no {NTSCC_BPG_LDPC.name} rows at {snr:g} dB")
+    ratio = min({r.bandwidth_ratio for r in sweep}, key=lambda r: abs(np.log(r / target)))
+    sw = sep["sweeps"]["kodak_cbr"]
+    fallback = mean_colour(load_dataset(sw["dataset"], Path(args.data), sw.get("limit")))
+    codec = get_codec(sep["codec"])
+    ldpc, curves = {}, {}
+    for c in pc["crops"]:
+        img, rows = images[c["image"]], [r for r in sweep if r.image_id == c["image"]]
+        if not rows:
+            raise ValueError(f"{args.sweep_csv}: no row of {c['image']}")
+        curves[c["image"]] = sorted((r.bandwidth_ratio, r.lpips_alex) for r in rows)
+        r = next(r for r in rows if r.bandwidth_ratio == ratio)
+        if r.status == "ok":
+            shown = codec.decode(codec.encode(img, r.quality), img.shape)
+        else:
+            shown = np.broadcast_to(np.rint(np.asarray(fallback if sep["fallback"] == "mean" else (0.5,) * 3)
+                                            * 255).astype(np.uint8), img.shape)
+        got = float(psnr(to_tensor(img), to_tensor(np.ascontiguousarray(shown)))[0])
+        if abs(got - r.psnr) > 1e-3:
+            raise ValueError(f"{args.sweep_csv}: {c['image']} at R = {ratio:g} re-decoded to {got:.4f} dB, the sweep "
+                             f"recorded {r.psnr:.4f} dB (another codec build?)")
+        arrays[f"{c['image']}__ldpc"] = crop(np.asarray(shown), c)
+        ldpc[c["image"]] = {"cbr": ratio, "psnr": r.psnr, "ms_ssim": r.ms_ssim, LPIPS_COLUMN: r.lpips_alex,
+                            "status": r.status, "quality": r.quality}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / "crops.npz", **arrays)
+    run_key = f"ntscc_images_crops@{fingerprint(profile, 'ntscc.images', 'crops', models=sorted(run_ids.values()))}"
+    info = {"run_id": next(iter(run_ids.values())), "run_key": run_key, "model_run_ids": run_ids,
+            "snr_db": snr, "crop_cbr": target, "crop_size": size, "crops": thaw(pc["crops"]), "schemes": schemes,
+            "ldpc": {"mcs": NTSCC_BPG_LDPC.name, "bandwidth_ratio": ratio, "per_image": ldpc,
+                     "lpips_curves": curves},
+            "wall_time_s": round(time.perf_counter() - started, 3),
+            "data_checksums": data_checksums(profile, sets=("test_set",))}
+    (out / "crops.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    print(f"crops of {len(pc['crops'])} images, {len(schemes)} learned schemes and HEVC-intra + LDPC -> {out}")
 
 
 def cmd_time_models(args) -> None:
@@ -580,6 +749,9 @@ def main(argv: list[str] | None = None) -> None:
                        help="profile block ntscc.<block>: images (Kodak, default) or cifar (CIFAR-10)")
         return p
 
+    p = add_train("train-perceptual", cmd_train_perceptual)
+    p.add_argument("--lmbda", type=float, required=True)
+    p.add_argument("--init", required=True, help="the MSE NTSCC of the same lambda (model.pt) to fine-tune")
     for name, fn in (("train-ntc", cmd_train_ntc), ("train-ntscc", cmd_train_ntscc)):
         p = add_train(name, fn)
         p.add_argument("--lmbda", type=float, required=True)
@@ -600,6 +772,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ntc", required=True, help="pretrained NTC weights (g_a, g_s)")
     add("evaluate", cmd_evaluate, out=False).add_argument("--model", required=True, help="trained model folder")
     add("rate-maps", cmd_rate_maps).add_argument("--models", nargs="+", required=True)
+    p = add("crops", cmd_crops)
+    p.add_argument("--eval", nargs="+", required=True, help="eval.csv of every model the figures may show")
+    p.add_argument("--sweep-csv", required=True, help="the Kodak separation sweep over CBR (with LPIPS)")
     p = add("time-models", cmd_time_models)
     p.add_argument("--ntscc", required=True)
     p.add_argument("--deepjscc", required=True)

@@ -16,6 +16,9 @@ TRAINING_KEYS = {
     "ntc": ("train_set", "crop", "ntc"),
     "ntscc": _NTSCC_TRAINING, "comparison_i": _NTSCC_TRAINING, "comparison_ii": _NTSCC_TRAINING,
     "deepjscc": ("train_set", "crop", "train_snr_db", "deepjscc.filters", "deepjscc.gdn"),
+    # eq. (29): the NTSCC's keys, the loss weights, the discriminator and the eta range (not the lambda list)
+    "perceptual": _NTSCC_TRAINING + ("perceptual.beta_m", "perceptual.beta_l", "perceptual.beta_d",
+                                     "perceptual.discriminator", "perceptual.eta_train"),
 }
 #: Keys that rebuild a trained model of any kind from its folder.
 MODEL_KEYS = ("ntc", "jscc", "side_info", "deepjscc.filters", "deepjscc.gdn")
@@ -25,6 +28,9 @@ EVAL_KEYS = MODEL_KEYS + ("train_set", "test_set", "test_limit", "train_snr_db",
                           "eta_test", "eta_fig12", "ms_ssim.eta_test", "ms_ssim.eta_fig13")
 RATE_MAP_KEYS = MODEL_KEYS + ("test_set", "fig08")
 TIMING_KEYS = MODEL_KEYS + ("test_set", "test_limit", "fig11_snr_db", "eta_fig12")
+#: Figs. 15-16: the crops and the operating point each scheme is shown at.
+CROP_KEYS = MODEL_KEYS + ("test_set", "test_limit", "fig11_snr_db", "perceptual.crops", "perceptual.crop_size",
+                          "perceptual.crop_cbr")
 
 
 def eta_train_key(distortion: str) -> str:

@@ -64,11 +64,14 @@ class ModelPaths:
                                   self.ntscc[per["lmbda"]]) for s in per["snr_db"]}
         self.deepjscc_per_snr = {s: (f"{root}/{snr_tag(model_tag('deepjscc', c_out=per['c_out']), s)}",
                                      self.deepjscc[per["c_out"]]) for s in per["snr_db"]}
+        # perceptual models (eq. 29, Figs. 14-16): lambda -> (folder, the MSE model of that lambda it starts from)
+        self.ntscc_perceptual = {lam: (f"{root}/{model_tag('ntscc', 'perceptual', lmbda=lam)}", self.ntscc[lam])
+                                 for lam in (cfg.get("perceptual") or {}).get("lambdas", ())}
 
     def evaluated(self) -> list[str]:
         """Every model folder that gets an evaluation stage."""
         return [*self.ntscc.values(), self.comparison_i, *self.comparison_ii.values(), *self.deepjscc.values(),
-                *self.ms_ssim_models()]
+                *self.ms_ssim_models(), *(f for f, _ in self.ntscc_perceptual.values())]
 
     def ms_ssim_models(self) -> list[str]:
         return [f for f, _ in (*self.ntscc_ms_ssim.values(), *self.deepjscc_ms_ssim.values())]

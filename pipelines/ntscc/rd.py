@@ -37,7 +37,7 @@ from pipelines.profile import load
 LDPC_MCS = NTSCC_BPG_LDPC.name  # "16QAM 2/3 (NTSCC BPG+LDPC)"
 DATASETS = {"cifar10": "CIFAR10", "kodak": "Kodak", "clic2021": "CLIC2021"}
 ID_PREFIXES = {"kodim": "kodak", "cifar10_": "cifar10"}
-QUALITY_NAME = {"psnr": "PSNR", "ms_ssim_db": "MS-SSIM"}
+QUALITY_NAME = {"psnr": "PSNR", "ms_ssim_db": "MS-SSIM", "lpips_alex": "LPIPS"}
 
 Panel = tuple[Sequence[Path], Path]  # (evaluation CSVs, separation sweep CSV) of one data set
 
@@ -85,7 +85,8 @@ def learned_series(points: Sequence[OperatingPoint], variant: str, distortion: s
 
 def separation_series(results: Sequence[ImageResult], mcs: str, snr_db: float, metric: str, method: str,
                       run_key: str) -> Series | None:
-    """HEVC-intra + ``mcs`` (an LDPC MCS or capacity) at ``snr_db``, one point per CBR of the sweep."""
+    """HEVC-intra + ``mcs`` (an LDPC MCS or capacity) at ``snr_db``, one point per CBR of the sweep;
+    for ``metric`` "lpips_alex" the quality is minus the mean LPIPS-Alex (as ``OperatingPoint.quality``)."""
     picked = [r for r in results if r.mcs == mcs and math.isclose(r.snr_db, snr_db, abs_tol=1e-9)]
     if not picked:
         return None
@@ -93,9 +94,21 @@ def separation_series(results: Sequence[ImageResult], mcs: str, snr_db: float, m
     info = [{"codec": d["codec"], "mcs": d["mcs"], "mode": d["mode"], "n_images": d["n_images"],
              "loss_rate": d["loss_rate"], "spent_ratio": d["spent_ratio"], "mean_ms_ssim": d["mean_ms_ssim"],
              "channel_use": "complex", "run_key": run_key} for d in rows]
-    q = [d["mean_psnr"] if metric == "psnr" else ms_ssim_db(d["mean_ms_ssim"]) for d in rows]
+    if metric == "lpips_alex":
+        if any(math.isnan(d["mean_lpips_alex"]) for d in rows):
+            raise ValueError(f"the separation sweep {run_key} has no LPIPS: run it with lpips: true "
+                             "(separation.sweeps.<sweep>.lpips)")
+        q = [-d["mean_lpips_alex"] for d in rows]
+    else:
+        q = [d["mean_psnr"] if metric == "psnr" else ms_ssim_db(d["mean_ms_ssim"]) for d in rows]
     return Series("capacity" if mcs == CAPACITY else "ldpc", method, [d["bandwidth_ratio"] for d in rows], q, info,
                   [run_key])
+
+
+def sweep_has_lpips(sweep_csv: Path | str) -> bool:
+    """Whether every row of a separation sweep CSV has its LPIPS-Alex (run with ``lpips: true``)."""
+    results = read_image_results_csv(need_file(Path(sweep_csv), "separation sweep CSV"))
+    return bool(results) and all(r.lpips_alex is not None for r in results)
 
 
 def ldpc_anchor(results: Sequence[ImageResult], snr_db: float, where: Path) -> str:

@@ -3,12 +3,14 @@
 * quality versus CBR at one SNR, one panel per data set (Figs. 11, 13, 17): every method's upper
   envelope, its dominated points hollow, BD metrics against HEVC-intra + LDPC in a corner;
 * the BD table (Tables I, II): BD-CBR and BD-quality against HEVC-intra + LDPC, the paper's
-  printed values (``paper_values.yaml``) in grey rows above ours.
+  printed values (``paper_values.yaml``) in grey rows above ours; for a data set whose sweep has
+  LPIPS, also BD-CBR at equal LPIPS-Alex and BD-LPIPS (the paper prints neither).
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -30,17 +32,23 @@ from pipelines.ntscc.rd import (
     RDInputs,
     bds_against_ldpc,
     load_panels,
+    load_rd,
     merged_provenance,
     not_run,
     rd_findings,
+    sweep_has_lpips,
 )
 
 AXIS_CBR = "average channel " + ChannelUseBudget("complex", symbol="CBR ρ").axis_label + ", m = 3HW"
 QUALITY_LABEL = {"psnr": "PSNR (dB)", "ms_ssim_db": "MS-SSIM (dB), -10 log10(1 - MS-SSIM)"}
-BD_QUALITY = {"psnr": ("bd_psnr_db", "BD-PSNR (dB)"), "ms_ssim_db": ("bd_ms_ssim_db", "BD-MS-SSIM (dB)")}
+BD_QUALITY = {"psnr": ("bd_psnr_db", "BD-PSNR (dB)"), "ms_ssim_db": ("bd_ms_ssim_db", "BD-MS-SSIM (dB)"),
+              "lpips_alex": ("bd_lpips_alex", "BD-LPIPS")}
 STYLE = {"ntscc": dict(color="tab:red", marker="o"), "comparison_i": dict(color="tab:orange", marker="D"),
          "comparison_ii": dict(color="tab:purple", marker="v"), "deepjscc": dict(color="tab:blue", marker="s"),
-         "ldpc": dict(color="k", marker="^"), "capacity": dict(color="0.35", marker="^", ls="--")}
+         "ldpc": dict(color="k", marker="^"), "capacity": dict(color="0.35", marker="^", ls="--"),
+         # Fig. 14: one curve per training target
+         "ntscc_ms_ssim": dict(color="tab:green", marker="o"), "ntscc_perceptual": dict(color="tab:pink", marker="*"),
+         "deepjscc_ms_ssim": dict(color="tab:cyan", marker="s", ls=":")}
 
 # (ax, the first panel's inputs) -> (rows, findings, notes, provenance) of one more axis
 ExtraAxis = Callable[[Any, RDInputs], tuple[list[ResultRow], list[Finding], list[str], dict[str, Any]]]
@@ -154,6 +162,27 @@ def render_rd_figure(fig_id: str, profile, panels: Sequence[Panel], out_pdf, snr
                dataset=",".join(shown), snr_db=snr_db, **merged)
 
 
+def lpips_bds(table_id: str, panels: Sequence[Panel], snr_db: float, distortion: str,
+              dataset: str | None) -> dict[str, tuple[dict, list[ResultRow]]]:
+    """{data set: (BD results, CSV rows)} at equal LPIPS-Alex against HEVC-intra + LDPC, for every panel
+    whose sweep measured LPIPS: ``bd_cbr`` at equal LPIPS and ``bd_quality`` as BD-LPIPS (the mean
+    LPIPS difference, negative = lower LPIPS), rows named ``bd_cbr_at_lpips_percent`` and
+    ``bd_lpips_alex``."""
+    out = {}
+    for i, panel in enumerate(panels):
+        if not sweep_has_lpips(panel[1]):
+            continue
+        lp = load_rd(*panel, snr_db, "lpips_alex", distortion, ("ntscc", "deepjscc"), dataset if i == 0 else None)
+        bds = bds_against_ldpc(lp)
+        for r in bds.values():
+            if r["bd_quality"] is not None:
+                r["bd_quality"] = -r["bd_quality"]  # BD of minus LPIPS -> BD-LPIPS
+        rows = [replace(r, metric="bd_cbr_at_lpips_percent") if r.metric == "bd_cbr_percent" else r
+                for r in bd_rows(table_id, lp.dataset, lp, bds, snr_db, "lpips_alex")]
+        out[lp.dataset] = (bds, rows)
+    return out
+
+
 def render_bd_table(table_id: str, profile, panels: Sequence[Panel], out_pdf, snr_db: float, *, title: str,
                     metric: str, distortion: str, dataset: str | None) -> None:
     """BD-CBR and BD-``metric`` of ``distortion``-trained NTSCC and deep JSCC and of + capacity against
@@ -166,6 +195,7 @@ def render_bd_table(table_id: str, profile, panels: Sequence[Panel], out_pdf, sn
     bds = {d: bds_against_ldpc(i) for d, i in by_ds.items()}
     findings = [f for d, i in by_ds.items() for f in rd_findings(i, metric, bds[d])]
     qname, qlabel = BD_QUALITY[metric]
+    lpips = lpips_bds(table_id, panels, snr_db, distortion, dataset)  # {dataset: (bds, rows)}
     labels = sorted({i.codec_label for i in all_inputs})
     if len(labels) != 1:
         raise ValueError(f"the panels' separation sweeps use different codecs: {labels}")
@@ -173,6 +203,7 @@ def render_bd_table(table_id: str, profile, panels: Sequence[Panel], out_pdf, sn
     methods = {"ntscc": "NTSCC", "capacity": f"{label} + capacity", "ldpc": f"{label} + LDPC",
                "deepjscc": "Deep JSCC"}
     rows: list[ResultRow] = [r for d, i in by_ds.items() for r in bd_rows(table_id, d, i, bds[d], snr_db, metric)]
+    rows += [r for _, more in lpips.values() for r in more]
     for d, i in by_ds.items():
         if d in paper_datasets:  # the anchor against itself
             rows.append(ResultRow(figure=table_id, panel=d, method=methods["ldpc"], dataset=d, snr_db=snr_db,
@@ -219,8 +250,19 @@ def render_bd_table(table_id: str, profile, panels: Sequence[Panel], out_pdf, sn
                         rows.append(ResultRow(figure=table_id, panel=d, method=method, dataset=d, snr_db=snr_db,
                                               bandwidth_ratio=None, metric=metric_name, value=None,
                                               extra={"reason": "not in the inputs"}))
+            for lp, _ in lpips.values():  # BD at equal LPIPS: ours only, the paper prints none
+                if source == "paper":
+                    line += ["not printed"] * 2
+                elif key == "ldpc":
+                    line += ["0.00% (anchor)", "—"]
+                elif key in lp:
+                    line += [cell(lp[key]["bd_cbr"], "%", lp[key]["bd_cbr_reason"]),
+                             cell(lp[key]["bd_quality"], "", lp[key]["bd_quality_reason"])]
+                else:
+                    line += ["n/a (not in the inputs)"] * 2
             text.append(line)
-    header = ["Method", "source"] + [f"{DATASETS[d]} {h}" for d in paper_datasets for h in ("BD-CBR", qlabel)]
+    header = ["Method", "source"] + [f"{DATASETS[d]} {h}" for d in paper_datasets for h in ("BD-CBR", qlabel)] + [
+        f"{DATASETS[d]} {h}" for d in lpips for h in ("BD-CBR (LPIPS)", "BD-LPIPS")]
 
     fig = new_figure(2.5 + 1.25 * len(header), 3.2)
     ax = fig.subplots()
@@ -230,6 +272,10 @@ def render_bd_table(table_id: str, profile, panels: Sequence[Panel], out_pdf, sn
                  f"BPG + LDPC), AWGN, SNR = {snr_db:g} dB", fontsize=8)
     notes = [n for i in all_inputs for n in i.notes] + [
         "paper rows (grey): the values printed in the paper (its BPG is our HEVC-intra); ours: our runs",
+        *([f"BD-CBR (LPIPS): CBR saving at equal LPIPS-Alex; BD-LPIPS: mean LPIPS-Alex difference at equal log CBR "
+           f"(negative: lower LPIPS than the anchor), same {distortion}-trained models; the paper prints neither; "
+           "their CSV rows' anchor_points / test_points are [CBR, minus LPIPS]"]
+          if lpips else []),
         f"BD on upper envelopes (VCEG-M33, Akima); n/a where the curves share < {MIN_OVERLAP:.0%} of their joint "
         f"range or have < {bd.MIN_POINTS} points", not_run(paper_datasets, list(by_ds)), *paper_notes]
     write_page(fig, out_pdf, rows, profile, name=f"NTSCC {table_id}", findings=findings, notes=notes, started=started,

@@ -18,6 +18,8 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from jscc_core.determinism import library_versions, seed_everything
 from jscc_core.digital.abstraction import measure_bler
 from jscc_core.digital.mcs import AWGN_ENVELOPE
@@ -86,13 +88,30 @@ def run_sweep(profile, sweep: str, data_root: Path, bler_dir: Path | None, *, sc
     if images is None:
         images = load_dataset(sw["dataset"], data_root, sw.get("limit"))
     fallback = mean_colour(images) if cfg["fallback"] == "mean" else None
+    lpips = uint8_lpips(data_root) if sw.get("lpips") else None
     started = time.perf_counter()
     results = evaluate_separation(images, codec=cfg["codec"], snr_db=sw["snr_db"],
                                   bandwidth_ratio=sw["bandwidth_ratio"], mcs=schemes, mode=cfg["mode"],
                                   bler_tables=tables, seed=int(profile["seed"]), fallback=fallback,
                                   progress=_progress(), count=sw.get("count", "file"), num_iter=cfg["num_iter"],
-                                  workers=cfg["workers"])
+                                  workers=cfg["workers"], lpips=lpips)
     return results, images, time.perf_counter() - started
+
+
+def uint8_lpips(data_root: Path):
+    """``lpips(x, y) -> float``: LPIPS-Alex of uint8 (H, W, 3) images on the CPU (pipelines.perceptual)."""
+    import torch
+
+    from jscc_core.images import to_tensor
+    from pipelines.perceptual import lpips_metric
+
+    metric = lpips_metric(data_root)
+
+    def lpips(x, y) -> float:
+        with torch.no_grad():
+            return float(metric(to_tensor(x), to_tensor(np.ascontiguousarray(y)))[0])
+
+    return lpips
 
 
 def cmd_sweep(args) -> None:

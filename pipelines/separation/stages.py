@@ -9,6 +9,7 @@ from jscc_core.profiles import ProfileError
 from jscc_core.training import device_gpus
 from pipelines.data import data_dir, fetch_stage
 from pipelines.paths import DATA_ROOT, bler_dir, sweep_outputs
+from pipelines.perceptual import LPIPS_CODE, LPIPS_ENTRY, LPIPS_NET
 from pipelines.separation.sweeps import bler_table_path, bler_tables_needed, mcs_tag, sweep_schemes
 from pipelines.stage import PYTHON, Stage
 
@@ -59,11 +60,14 @@ def stages(profile, profile_ref: str) -> list[Stage]:
                 params=RUN_KEYS + device + ("separation.bler", "separation.num_iter"), pipeline=PIPELINE,
                 runtime_min=cfg["bler"]["runtime_min"], gpus=gpus))
     bler_args = f"--data {DATA_ROOT} --bler-dir {bler_dir(profile)}"
+    if any(sw.get("lpips") for sw in cfg["sweeps"].values()):
+        out.append(fetch_stage(LPIPS_ENTRY[LPIPS_NET]))
     for name, sw in cfg["sweeps"].items():
         csv, meta = sweep_outputs(profile, name)
+        lpips = (data_dir(LPIPS_ENTRY[LPIPS_NET]),) + LPIPS_CODE if sw.get("lpips") else ()
         out.append(Stage(
             name=f"separation_{name}", cmd=f"{MODULE} sweep {prof} --sweep {name} {bler_args} --out {csv}",
-            deps=SEPARATION_CODE + (data_dir(dataset_entry(sw["dataset"])),)
+            deps=SEPARATION_CODE + (data_dir(dataset_entry(sw["dataset"])),) + lpips
             + bler_tables_needed(profile, sweep_schemes(sw)),
             outs=(csv, meta), params=RUN_KEYS + device + SWEEP_KEYS + (f"separation.sweeps.{name}",),
             pipeline=PIPELINE, threads=cfg["workers"], mem_mb=4000, runtime_min=sw["runtime_min"],

@@ -415,3 +415,30 @@ def test_slice_count_sends_the_slice_and_the_receiver_reassembles_the_file(monke
     with pytest.raises(ValueError, match="HEVC-only"):
         evaluate_separation({"x": img}, codec="jpeg2000", snr_db=20.0, bandwidth_ratio=0.1, mcs=mcs9,
                             count="slice", progress=False)
+
+
+def test_an_lpips_function_fills_its_column_once_per_shown_image(crops, cache, tmp_path):
+    """lpips(x, y) of what the receiver shows (decoded stream or fallback), cached like PSNR; the
+    column reads back from the CSV, and a CSV written without it reads as None."""
+    calls = []
+
+    def fake_lpips(x, y):  # a number that depends on the shown image: its mean absolute error
+        calls.append(1)
+        return float(np.abs(x.astype(float) - y.astype(float)).mean())
+
+    img = {"kodim23": crops["kodim23"]}
+    res = evaluate_separation(img, codec="hevc", snr_db=[5.0, 10.0], bandwidth_ratio=[0.02, RHO],
+                              mcs=[QAM16, "capacity"], mode="exact", cache=cache, progress=False, lpips=fake_lpips)
+    lost = [r for r in res if r.status == "no_fit"]
+    shown = [r for r in res if r.status == "ok"]
+    assert lost and shown and all(r.lpips_alex is not None for r in res)
+    assert fake_lpips(img["kodim23"], np.full((96, 96, 3), 128, np.uint8)) == pytest.approx(lost[0].lpips_alex)
+    assert len({r.lpips_alex for r in lost}) == 1 and len(calls) <= 1 + len({(r.quality, r.mcs) for r in shown}) + 1
+    assert summarize(res)[0]["mean_lpips_alex"] == pytest.approx(np.mean([r.lpips_alex for r in res[:1]]))
+    path = write_image_results_csv(res, tmp_path / "sweep.csv")
+    assert read_image_results_csv(path) == res
+    old = tmp_path / "old.csv"  # a sweep run without LPIPS, before the column existed
+    lines = path.read_text().splitlines()
+    old.write_text("\n".join(",".join(line.split(",")[:-1]) for line in lines) + "\n")
+    assert all(r.lpips_alex is None for r in read_image_results_csv(old))
+    assert math.isnan(summarize(read_image_results_csv(old))[0]["mean_lpips_alex"])

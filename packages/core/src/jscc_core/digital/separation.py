@@ -81,7 +81,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, fields, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -140,7 +140,8 @@ class ImageResult:
     actually sent (0 when nothing fits); ``budget_bits``: bits the stream may use;
     ``stream_bits``: counted bits of the chosen stream (0 if none); ``quality``: codec quality
     (None if none fits); ``codewords`` / ``failed_codewords``: LDPC codewords sent / in error;
-    ``psnr`` (dB) and ``ms_ssim`` of what the receiver shows (the fallback image if lost).
+    ``psnr`` (dB) and ``ms_ssim`` of what the receiver shows (the fallback image if lost);
+    ``lpips_alex``: its LPIPS-Alex when the evaluation was given an LPIPS function, else None.
     """
 
     image_id: str
@@ -159,6 +160,7 @@ class ImageResult:
     status: str
     psnr: float
     ms_ssim: float
+    lpips_alex: Optional[float] = None
 
     @property
     def lost(self) -> bool:
@@ -184,8 +186,8 @@ def write_image_results_csv(results: Iterable[ImageResult], path: Union[str, os.
     w.writerow(COLUMNS)
     for r in results:
         row = r.to_row()
-        w.writerow(["" if row[c] is None else repr(float(row[c])) if c in _FLOAT_COLUMNS else row[c]
-                    for c in COLUMNS])
+        w.writerow(["" if row[c] is None else repr(float(row[c])) if c in _FLOAT_COLUMNS + ("lpips_alex",)
+                    else row[c] for c in COLUMNS])
     path = Path(path)
     atomic_write_bytes(path, buf.getvalue().encode())
     return path
@@ -202,6 +204,8 @@ def read_image_results_csv(path: Union[str, os.PathLike]) -> list[ImageResult]:
             for c in _FLOAT_COLUMNS:
                 vals[c] = float(vals[c])
             vals["quality"] = None if vals["quality"] == "" else int(vals["quality"])
+            lpips = vals.get("lpips_alex", "")  # a CSV written without LPIPS has no such column
+            vals["lpips_alex"] = None if lpips in ("", None) else float(lpips)
             out.append(ImageResult(**vals))
     return out
 
@@ -364,8 +368,13 @@ def _fallback_rgb(fallback) -> np.ndarray:
     return np.rint(c * 255.0).astype(np.uint8)
 
 
-def _metrics(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(PSNR dB, MS-SSIM) of uint8 reconstruction y against x (jscc_core.metrics, range [0, 1])."""
+#: LPIPS of a uint8 reconstruction (H, W, 3) against its uint8 original: ``lpips(x, y) -> float``.
+PerceptualFn = Callable[[np.ndarray, np.ndarray], float]
+
+
+def _metrics(x: np.ndarray, y: np.ndarray, lpips: Optional[PerceptualFn] = None) -> tuple:
+    """(PSNR dB, MS-SSIM) of uint8 reconstruction y against x (jscc_core.metrics, range [0, 1]),
+    and its LPIPS third when ``lpips`` is given."""
     import torch
 
     from ..metrics import ms_ssim, psnr
@@ -377,25 +386,27 @@ def _metrics(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         s = float(ms_ssim(xt, yt)[0])
     except ValueError:  # image too small for MS-SSIM's window
         s = float("nan")
-    return p, s
+    return (p, s) if lpips is None else (p, s, float(lpips(x, y)))
 
 
 class _Receiver:
-    """Decodes received streams; caches the reconstruction metrics of clean streams and fallbacks."""
+    """Decodes received streams; caches the reconstruction metrics of clean streams and fallbacks.
+    Metrics are (psnr, ms_ssim), or (psnr, ms_ssim, lpips_alex) with an LPIPS function."""
 
-    def __init__(self, codec: ImageCodec, images: list[np.ndarray], fallback_rgb: np.ndarray):
-        self.codec, self.images, self.fallback_rgb = codec, images, fallback_rgb
-        self._clean: dict[tuple[int, int], tuple[float, float]] = {}
-        self._lost: dict[int, tuple[float, float]] = {}
+    def __init__(self, codec: ImageCodec, images: list[np.ndarray], fallback_rgb: np.ndarray,
+                 lpips: Optional[PerceptualFn] = None):
+        self.codec, self.images, self.fallback_rgb, self.lpips = codec, images, fallback_rgb, lpips
+        self._clean: dict[tuple[int, int], tuple] = {}
+        self._lost: dict[int, tuple] = {}
 
-    def lost(self, i: int) -> tuple[float, float]:
+    def lost(self, i: int) -> tuple:
         if i not in self._lost:
             x = self.images[i]
-            self._lost[i] = _metrics(x, np.broadcast_to(self.fallback_rgb, x.shape))
+            self._lost[i] = _metrics(x, np.broadcast_to(self.fallback_rgb, x.shape), self.lpips)
         return self._lost[i]
 
-    def receive(self, i: int, quality: int, sent: bytes, received: bytes) -> tuple[str, float, float]:
-        """(status, psnr, ms_ssim) for a stream the link delivered as correct."""
+    def receive(self, i: int, quality: int, sent: bytes, received: bytes) -> tuple:
+        """(status, *metrics) for a stream the link delivered as correct."""
         key = (i, quality)
         if received == sent and key in self._clean:
             return ("ok",) + self._clean[key]
@@ -404,7 +415,7 @@ class _Receiver:
             y = self.codec.decode(received, x.shape)
         except CorruptBitstreamError:
             return ("corrupt_stream",) + self.lost(i)
-        metrics = _metrics(x, y)
+        metrics = _metrics(x, y, self.lpips)
         if received == sent:
             self._clean[key] = metrics
         return ("ok",) + metrics
@@ -450,6 +461,7 @@ def evaluate_separation(
     cache: Optional[EncodingCache] = None,
     max_codewords_per_call: int = 4096,
     workers: Optional[int] = None,
+    lpips: Optional[PerceptualFn] = None,
 ) -> list[ImageResult]:
     """Per-image "codec + LDPC" (and/or "codec + capacity") results; see the module docstring.
 
@@ -466,6 +478,8 @@ def evaluate_separation(
     :class:`EncodingCache` to share encodings across calls. ``num_iter``: max BP iterations.
     ``workers`` > 1: source coding (every budget of an image, in one job per image) runs in that
     many processes, with the same streams as the sequential run; ``cache`` is then not used.
+    ``lpips``: ``lpips(x, y) -> float`` of uint8 (H, W, 3) images, LPIPS-Alex, filling the column
+    ``lpips_alex`` (computed once per decoded stream and per fallback, as PSNR is).
 
     Returns one :class:`ImageResult` per (bandwidth ratio, scheme, SNR, image), in that order.
     """
@@ -511,7 +525,7 @@ def evaluate_separation(
         if wrong:
             raise ValueError(f"the fallback image is {shown.shape}, image {wrong[0]} is "
                              f"{imgs[ids.index(wrong[0])].shape}: a fallback image must have every image's size")
-    receiver = _Receiver(codec, imgs, shown)
+    receiver = _Receiver(codec, imgs, shown, lpips)
     ctx = _Context(codec, ids, imgs, receiver, cache, count, int(seed), {})
     out: list[ImageResult] = []
     with _progress_bar(progress, f"separation {codec.name}") as bar:
@@ -578,11 +592,11 @@ def _evaluate_capacity(ctx: _Context, rho: float, snrs: list, bar) -> list[Image
             budget = float(capacity_bits(k, snr))
             rc = ctx.fit(i, budget)
             if rc.fits:
-                status, p, s = ctx.receiver.receive(i, rc.quality, rc.data, rc.data)
+                status, *m = ctx.receiver.receive(i, rc.quality, rc.data, rc.data)
             else:
-                (p, s), status = ctx.receiver.lost(i), "no_fit"
+                m, status = ctx.receiver.lost(i), "no_fit"
             out.append(ImageResult(ctx.ids[i], ctx.codec.name, CAPACITY, "ideal", snr, rho, k,
-                                   k if rc.fits else 0, budget, rc.bits, rc.quality, 0, 0, status, p, s))
+                                   k if rc.fits else 0, budget, rc.bits, rc.quality, 0, 0, status, *m))
             bar.update(1)
     return out
 
@@ -622,16 +636,16 @@ def _evaluate_mcs(ctx: _Context, rho: float, mcs: MCS, snrs: list, mode: str, ta
 
     rows: dict[tuple[int, int], ImageResult] = {}
 
-    def record(j, i, status, spent, ncw, nfail, p, s):
+    def record(j, i, status, spent, ncw, nfail, m):
         k, budget, rc = info[i][:3]
         rows[j, i] = ImageResult(ctx.ids[i], ctx.codec.name, mcs.name, mode, snrs[j], rho, k, spent,
-                                 float(budget), rc.bits, rc.quality, ncw, nfail, status, p, s)
+                                 float(budget), rc.bits, rc.quality, ncw, nfail, status, *m)
 
     for i, (*_, frame) in enumerate(info):
         if frame is None:
-            p, s = ctx.receiver.lost(i)
+            m = ctx.receiver.lost(i)
             for j in range(len(snrs)):
-                record(j, i, "no_fit", 0, 0, 0, p, s)
+                record(j, i, "no_fit", 0, 0, 0, m)
 
     code = f"{mcs.bits_per_symbol}/{mcs.k}/{mcs.n}"
     seeds = [_derived_seed(ctx.seed, mode, float(rho), code, float(snr)) for snr in snrs]
@@ -667,8 +681,7 @@ def _evaluate_mcs(ctx: _Context, rho: float, mcs: MCS, snrs: list, mode: str, ta
                 nfail = int(failed[a:b].sum())
                 spent = len(frame) * mcs.num_symbols
                 if nfail:
-                    p, s = ctx.receiver.lost(i)
-                    record(j, i, "decode_failure", spent, len(frame), nfail, p, s)
+                    record(j, i, "decode_failure", spent, len(frame), nfail, ctx.receiver.lost(i))
                     continue
                 if decoded is None:  # abstraction: a codeword that got through is error-free
                     received = sent
@@ -676,8 +689,8 @@ def _evaluate_mcs(ctx: _Context, rho: float, mcs: MCS, snrs: list, mode: str, ta
                     nbits = 8 * len(sent)
                     rx_bits = decoded[a:b].reshape(-1)[:nbits].astype(np.uint8) ^ scrambling_sequence(nbits)
                     received = np.packbits(rx_bits).tobytes()
-                status, p, s = ctx.receiver.receive(i, rc.quality, header + sent, header + received)
-                record(j, i, status, spent, len(frame), 0, p, s)
+                status, *m = ctx.receiver.receive(i, rc.quality, header + sent, header + received)
+                record(j, i, status, spent, len(frame), 0, m)
             bar.update(1)
     return [rows[j, i] for j in range(len(snrs)) for i in range(n_img)]
 
@@ -694,9 +707,9 @@ def summarize(results: Iterable[ImageResult], by: Sequence[str] = ("codec", "mod
                                                                        "snr_db")) -> list[dict]:
     """Mean metrics and loss rates per group of results (groups in first-seen order).
 
-    Each dict: the ``by`` fields, ``n_images``, ``mean_psnr``, ``mean_ms_ssim``, ``loss_rate``
-    (fraction not "ok"), a count per status, ``mean_stream_bits`` and ``spent_ratio`` (mean
-    channel uses spent / mean budget).
+    Each dict: the ``by`` fields, ``n_images``, ``mean_psnr``, ``mean_ms_ssim``,
+    ``mean_lpips_alex`` (NaN when not measured), ``loss_rate`` (fraction not "ok"), a count per
+    status, ``mean_stream_bits`` and ``spent_ratio`` (mean channel uses spent / mean budget).
     """
     groups: dict[tuple, list[ImageResult]] = defaultdict(list)
     for r in results:
@@ -708,6 +721,7 @@ def summarize(results: Iterable[ImageResult], by: Sequence[str] = ("codec", "mod
             n_images=len(rs),
             mean_psnr=_mean(r.psnr for r in rs),
             mean_ms_ssim=_mean(r.ms_ssim for r in rs),
+            mean_lpips_alex=_mean(r.lpips_alex for r in rs if r.lpips_alex is not None),  # NaN: not measured
             loss_rate=sum(r.lost for r in rs) / len(rs),
             **{st: sum(r.status == st for r in rs) for st in STATUSES},
             mean_stream_bits=float(np.mean([r.stream_bits for r in rs])),

@@ -363,13 +363,15 @@ class ImageNTSCC(CompressionModel):
     @torch.no_grad()
     def transmit(self, x: Tensor, snr_db: float, eta: float | Tensor | None = None,
                  generator: torch.Generator | int | None = None,
-                 analysis: dict[str, Tensor] | None = None) -> list[dict]:
+                 analysis: dict[str, Tensor] | None = None,
+                 return_x_hat: bool = False) -> list[dict] | tuple[list[dict], Tensor]:
         """Send a batch over ComplexAWGN(snr_db) in eval mode with real z̄ bitstreams.
 
         One record per image: psnr (dB), ms_ssim and ms_ssim_db (x̂ clamped to [0, 1], x in
         [0, 1]), k_y, k_z, k_q, k (complex uses), cbr, z_bytes, snr_db, eta. The channel noise
         comes from ``generator`` (a generator or an int seed), so a seed fixes the result.
-        Needs ``update()`` after training (real entropy coding of z̄).
+        Needs ``update()`` after training (real entropy coding of z̄). ``return_x_hat``: also
+        return x̂ (B, 3, H, W) clamped to [0, 1], as ``(records, x_hat)``.
         """
         with eval_mode(self):
             out = self(x, snr_db, eta, generator=generator, analysis=analysis)
@@ -393,7 +395,7 @@ class ImageNTSCC(CompressionModel):
                 "snr_db": snr,
                 "eta": None if etas is None else float(etas[i if etas.numel() > 1 else 0]),
             })
-        return records
+        return (records, x_hat) if return_x_hat else records
 
     @torch.no_grad()
     def rate_map(self, x: Tensor, eta: float | None = None) -> Tensor:

@@ -1,5 +1,5 @@
-"""Training objectives for the image models: NTC pretraining (eq. 13), NTSCC (Algorithm 1, eq. 21)
-and the fixed-length deep JSCC baselines (CNN, Comparison-II).
+"""Training objectives for the image models: NTC pretraining (eq. 13), NTSCC (Algorithm 1, eq. 21),
+perceptual NTSCC (eq. 29) and the fixed-length deep JSCC baselines (CNN, Comparison-II).
 
 Every objective returns ``loss_fn(model, batch) -> (loss, logs)`` for ``jscc_core.training.train``:
 ``batch`` is float (B, 3, H, W) in [0, 1], ``logs`` a dict of floats.
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -38,6 +39,7 @@ from ntscc.image.deepjscc import DeepJSCC
 from ntscc.image.jscc import REAL_PER_COMPLEX_USE
 from ntscc.image.model import ImageNTSCC, check_scalar_snr_db
 from ntscc.image.ntc import DISTORTIONS, ImageNTC, rd_loss
+from ntscc.image.perceptual import PerceptualNTSCC, discriminator_gan_loss, generator_gan_loss
 
 LossFn = Callable[[nn.Module, Tensor], tuple[Tensor, dict[str, float]]]
 
@@ -76,10 +78,12 @@ def _check_lambda(lmbda: float) -> float:
 
 
 def quantile_training(model: nn.Module, learning_rate: float = AUX_LEARNING_RATE) -> AuxiliaryLoss:
-    """The entropy bottleneck's quantiles of an ``ImageNTC`` or ``ImageNTSCC``, trained on its
-    ``aux_loss()`` by their own Adam at ``learning_rate`` (``jscc_core.training.train(..., aux=...)``)."""
-    if not isinstance(model, (ImageNTC, ImageNTSCC)):
-        raise ValueError(f"quantile_training takes an ImageNTC or ImageNTSCC, got {type(model).__name__}")
+    """The entropy bottleneck's quantiles of an ``ImageNTC``, ``ImageNTSCC`` or ``PerceptualNTSCC``,
+    trained on its ``aux_loss()`` by their own Adam at ``learning_rate``
+    (``jscc_core.training.train(..., aux=...)``)."""
+    if not isinstance(model, (ImageNTC, ImageNTSCC, PerceptualNTSCC)):
+        raise ValueError(f"quantile_training takes an ImageNTC, ImageNTSCC or PerceptualNTSCC, "
+                         f"got {type(model).__name__}")
     if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
         raise ValueError(f"quantile_training: learning_rate must be > 0, got {learning_rate!r}")
     return AuxiliaryLoss(model.aux_parameters(), lambda m: m.aux_loss(), float(learning_rate))
@@ -166,6 +170,77 @@ def ntscc_objective(lmbda: float, snr_db: float, eta_range: float | tuple[float,
     return loss_fn
 
 
+# --------------------------------------------------------------------------- perceptual NTSCC
+
+
+@dataclass(frozen=True)
+class PerceptualWeights:
+    """β_M, β_L, β_D of eq. (29): weights of the 8-bit MSE, of LPIPS and of -log D(x̂, ỹ)."""
+
+    beta_m: float
+    beta_l: float
+    beta_d: float
+
+    def __post_init__(self):
+        for name in ("beta_m", "beta_l", "beta_d"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def perceptual_objective(lmbda: float, snr_db: float, eta_range: float | tuple[float, float],
+                         weights: PerceptualWeights, lpips: Callable[[Tensor, Tensor], Tensor]) -> LossFn:
+    """Algorithm 1 with eq. (29)'s distortion, and the discriminator's loss, for a ``PerceptualNTSCC``:
+
+        d(x, x̂) + β_M d(x, x̂_NTC) + λ ρ  +  [-log D(x, ỹ) - log(1 - D(x̂, ỹ))],
+        d(x, x̂) = β_M ||255 (x - x̂)||² / (3 H W) + β_L LPIPS(x, x̂) - β_D log D(x̂, ỹ).
+
+    ``lpips(x, x̂) -> (B,)`` is the perceptual distance (gradients reach x̂ only). D is conditioned
+    on ỹ = y + U(-1/2, 1/2) detached (as in HiFiC). The generator's GAN term is computed with D's
+    parameters frozen and D's loss on x̂ detached, so one backward pass trains each part only on
+    its own loss; both share the schedule's Adam rate (the paper's 1e-4 for both, as HiFiC).
+    The NTC path keeps its MSE term (Algorithm 1's d(x, x̂_NTC)) at weight β_M.
+    Logs: loss, distortion, mse, lpips, gan_g, gan_d, d_real, d_fake (mean D on real / fake),
+    distortion_ntc, rate, cbr, psnr, eta, k_y, k_z, k_q, aux.
+    """
+    lmbda = _check_lambda(lmbda)
+    snr = check_scalar_snr_db(snr_db)
+    draw_eta = eta_sampler(eta_range)
+    if not isinstance(weights, PerceptualWeights):
+        raise ValueError(f"weights must be PerceptualWeights, got {type(weights).__name__}")
+
+    def loss_fn(model: nn.Module, x: Tensor) -> tuple[Tensor, dict[str, float]]:
+        if not isinstance(model, PerceptualNTSCC):
+            raise ValueError(f"perceptual_objective trains a PerceptualNTSCC, got {type(model).__name__}")
+        eta = draw_eta()
+        a = model.ntscc.transmitter(x)
+        out = model.ntscc(x, snr, eta, analysis=a)
+        x_hat, y = out["x_hat"], a["y_tilde"].detach()
+        disc = model.discriminator
+        disc.requires_grad_(False)  # the generator's term: gradients reach x̂, not D
+        gan_g = generator_gan_loss(disc(x_hat, y))
+        disc.requires_grad_(True)
+        real, fake = disc(x, y), disc(x_hat.detach(), y)
+        gan_d = discriminator_gan_loss(real, fake)
+        mse = image_distortion(x, x_hat, "mse")
+        perceptual = lpips(x, x_hat).mean()
+        d = weights.beta_m * mse + weights.beta_l * perceptual + weights.beta_d * gan_g
+        d_ntc = weights.beta_m * image_distortion(x, out["x_hat_ntc"], "mse")
+        rate = rate_per_pixel(out, x.shape[-2], x.shape[-1])
+        loss = d + d_ntc + lmbda * rate + gan_d
+        with torch.no_grad():
+            aux = model.aux_loss()
+        logs = {"loss": loss.item(), "distortion": d.item(), "mse": mse.item(), "lpips": perceptual.item(),
+                "gan_g": gan_g.item(), "gan_d": gan_d.item(), "d_real": torch.sigmoid(real).mean().item(),
+                "d_fake": torch.sigmoid(fake).mean().item(), "distortion_ntc": d_ntc.item(), "rate": rate.item(),
+                "cbr": out["cbr"].mean().item(), "psnr": mean_psnr_db(x, x_hat), "eta": eta,
+                "k_y": out["k_y"].mean().item(), "k_z": out["k_z"].mean().item(), "k_q": out["k_q"].mean().item(),
+                "aux": aux.item()}
+        return loss, logs
+
+    return loss_fn
+
+
 # --------------------------------------------------------------------------- fixed-length deep JSCC
 
 
@@ -195,4 +270,4 @@ def deepjscc_objective(snr_db: float, distortion: str = "mse") -> LossFn:
 
 
 __all__ = ["image_distortion", "rate_per_pixel", "eta_sampler", "ntc_objective", "ntscc_objective",
-           "deepjscc_objective"]
+           "PerceptualWeights", "perceptual_objective", "deepjscc_objective"]
