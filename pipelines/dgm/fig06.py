@@ -159,7 +159,11 @@ def render(profile, trace: Path, trace_hevc: Path, rd_hevc: Path, rd_ours: list[
             ax.plot(np.array(intervals)[bad], y[bad], "x", color="red", ms=9, mew=2)
             for i, v, f in zip(np.array(intervals)[bad], y[bad], fails[s][bad]):
                 ax.annotate(f"{f}", (i, v), textcoords="offset points", xytext=(4, -10), fontsize=6, color="red")
-    ax.set_xlabel("interval of the loss trace")
+    abbrev = {"layered": "L", "independent": "I", "multiple-description": "MD"}
+    for i, v in zip(intervals, psnr["ours"]):  # our coding mode per interval
+        modes = "/".join(abbrev.get(m, m) for m in sorted({r["mode"] for r in schemes["ours"][i]}))
+        ax.annotate(modes, (i, v), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=6, color="C0")
+    ax.set_xlabel("interval of the loss trace (ours: L layered, I independent, MD multiple-description)")
     ax.set_ylabel(f"PSNR (dB), mean over {n_images} {dataset} images")
     ax.set_title("(a) over the time-varying packet-loss trace", fontsize=9)
     ax2 = ax.twinx()
@@ -169,7 +173,7 @@ def render(profile, trace: Path, trace_hevc: Path, rd_hevc: Path, rd_ours: list[
     ax2.set_ylim(0, max(0.5, float(loss.max()) * 1.6))
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=6, loc="lower left")
+    ax.legend(h1 + h2, l1 + l2, fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     for series, style in zip(rd, ("-o", "--s")):
         bx.plot(series.cbr[series.env], series.quality[series.env], style, ms=4, label=series.method)
     bx.set_xlabel("transmitted bits per pixel (headers included)")
