@@ -90,7 +90,8 @@ def test_bpp_is_the_real_byte_count_and_psnr_recomputes(models, data):
                                                                         for r in rows]
     info = json.loads((ntc_dir / "ntc_rd.json").read_text())
     assert info["model_run_key"] == "train_ntc_mse_lam64@abc" and info["images"] == 2
-    assert set(info["data_checksums"]) == {"kodak/kodim01.png", "kodak/kodim02.png"}
+    # the images it coded (a test process may have read other Kodak files before, and records them too)
+    assert {"kodak/kodim01.png", "kodak/kodim02.png"} <= set(info["data_checksums"])
 
 
 def _sweep(root: Path, bits: tuple[int, ...]) -> Path:
@@ -113,8 +114,11 @@ def _ntscc_eval(root: Path, psnr: dict[str, float]) -> Path:
         w.writerow(EVAL_COLUMNS)
         for eta, offset in ((0.1, -1.0), (0.2, 0.0)):  # the better η is the point compared
             for image, p in psnr.items():
-                w.writerow(["NTSCC", "ntscc_mse_lam64", "ntscc", "mse", 64.0, eta, 10.0, 10.0, image, p + offset, 0.9,
-                            10.0, 90, 8, 2, 100, 0.05, "eval_ntscc@e"])
+                row = {"method": "NTSCC", "model": "ntscc_mse_lam64", "variant": "ntscc", "distortion": "mse",
+                       "lmbda": 64.0, "eta": eta, "train_snr_db": 10.0, "snr_db": 10.0, "image_id": image,
+                       "psnr": p + offset, "ms_ssim": 0.9, "ms_ssim_db": 10.0, "lpips_alex": 0.3, "k_y": 90,
+                       "k_z": 8, "k_q": 2, "k": 100, "cbr": 0.05, "run_key": "eval_ntscc@e"}
+                w.writerow([row[c] for c in EVAL_COLUMNS])
     path.with_suffix(".json").write_text(json.dumps({"run_id": "run-eval", "run_key": "eval_ntscc@e",
                                                      "wall_time_s": 1.0}))
     return path

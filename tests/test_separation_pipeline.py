@@ -2,7 +2,6 @@
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -44,24 +43,33 @@ def test_sweep_and_benchmark_from_a_clean_state(project):
     assert bench["ldpc"]["same_decisions_as_sionna"] == 1.0
 
 
-def test_sweep_names_a_missing_bler_table(project, tmp_path):
+def _sweep_command(project, monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """The sweep stage's command in this process (its imports are loaded already): (exit code, stderr)."""
+    from pipelines.separation import run
+
+    monkeypatch.chdir(project)
+    with pytest.raises(SystemExit) as exc:
+        run.main(["sweep", "--profile", PROFILE, *args])
+    return exc.value.code, capsys.readouterr().err
+
+
+def test_sweep_names_a_missing_bler_table(project, tmp_path, monkeypatch, capsys):
     from jscc_core import registry
 
     registry.fetch("kodak", root=tmp_path / "data", progress=False)  # the sweep checks its images first
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db", JSCC_PROGRESS="0")
-    res = subprocess.run([sys.executable, "-m", "pipelines.separation.run", "sweep", "--profile", PROFILE,
-                          "--sweep", "kodak_awgn", "--data", str(tmp_path / "data"), "--bler-dir", str(tmp_path),
-                          "--out", str(tmp_path / "out.csv")], cwd=project, env=env, capture_output=True, text=True)
-    assert res.returncode == 2
-    assert "no BLER table for QPSK 2/3" in res.stderr and "Traceback" not in res.stderr
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("JSCC_PROGRESS", "0")
+    code, err = _sweep_command(project, monkeypatch, capsys, "--sweep", "kodak_awgn", "--data", str(tmp_path / "data"),
+                               "--bler-dir", str(tmp_path), "--out", str(tmp_path / "out.csv"))
+    assert code == 2
+    assert "no BLER table for QPSK 2/3" in err and "Traceback" not in err
     assert not (tmp_path / "out.csv").exists()
 
 
-def test_unknown_sweep_is_a_profile_error(project, tmp_path):
-    res = subprocess.run([sys.executable, "-m", "pipelines.separation.run", "sweep", "--profile", PROFILE,
-                          "--sweep", "kodak_rayleigh", "--bler-dir", str(tmp_path), "--out", str(tmp_path / "x.csv")],
-                         cwd=project, capture_output=True, text=True)
-    assert res.returncode == 2 and "no sweep 'kodak_rayleigh'" in res.stderr and "kodak_awgn" in res.stderr
+def test_unknown_sweep_is_a_profile_error(project, tmp_path, monkeypatch, capsys):
+    code, err = _sweep_command(project, monkeypatch, capsys, "--sweep", "kodak_rayleigh", "--bler-dir", str(tmp_path),
+                               "--out", str(tmp_path / "x.csv"))
+    assert code == 2 and "no sweep 'kodak_rayleigh'" in err and "kodak_awgn" in err
 
 
 @pytest.mark.slow
