@@ -245,6 +245,8 @@ def test_learning_curve_diagnostic(built, tmp_path, capsys):
         assert all(r["psnr"] > 0 and r["bpp"] > 0 for r in rows)
         learning_curve.main(args + ["--transform", transform, "--conv-channels", "8", "8", "--out", str(out)])
         assert json.loads(out.read_text())["rows"] == rows  # a finished run resumes to its end and keeps its rows
+    learning_curve.main(["--plot", str(tmp_path / "curves.pdf"), "--curves", *map(str, tmp_path.glob("*.json"))])
+    assert (tmp_path / "curves.pdf").read_bytes()[:4] == b"%PDF"
     with pytest.raises(SystemExit) as exc:
         learning_curve.main(args + ["--profile", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "x.json")])
     assert exc.value.code == 2 and "missing.yaml" in capsys.readouterr().err

@@ -12,6 +12,10 @@ change it little), scoring excluded.  Resumable: the checkpoint and the JSON wri
 
     python -m pipelines.ntscc.learning_curve --profile mini --data data --lmbda 64 --steps 4000 --every 400 \\
         --transform swin --out results/mini/ntscc/images/diagnostics/learning_curve_swin_lam64.json
+    python -m pipelines.ntscc.learning_curve --plot curves.pdf --curves learning_curve_*.json
+
+``--plot`` draws PSNR, rate and the training objective J = MSE + λ bpp (eq. 13, MSE on the 8-bit
+scale) of the scored images against training CPU minutes, one line per JSON.
 """
 from __future__ import annotations
 
@@ -65,6 +69,34 @@ def score(model: nn.Module, images: list[torch.Tensor]) -> tuple[float, float]:
             bits = float(out["bits_y_per_patch"].sum() + out["bits_z"].sum())
         bpps.append(bits / (x.shape[-2] * x.shape[-1]))
     return sum(psnrs) / len(psnrs), sum(bpps) / len(bpps)
+
+
+def plot(curves: list[Path], out: Path) -> None:
+    """PSNR, bpp and J = MSE + λ bpp against training CPU minutes, one line per learning-curve JSON."""
+    from pipelines.figures.page import new_figure
+
+    fig = new_figure(10.0, 3.2)
+    axes = fig.subplots(1, 3)
+    for path in curves:
+        d = json.loads(Path(path).read_text())
+        if not d.get("rows"):
+            raise ValueError(f"{path} has no scored step yet")
+        t = [r["train_cpu_s"] / 60 for r in d["rows"]]
+        psnr = [r["psnr"] for r in d["rows"]]
+        bpp = [r["bpp"] for r in d["rows"]]
+        cost = [255 ** 2 * 10 ** (-p / 10) + d["lambda"] * b for p, b in zip(psnr, bpp)]
+        label = (f"{d['transform']} ({d['parameters'] / 1e6:.2f} M parameters, "
+                 f"lambda {d['lambda']:g}, {d['threads']} thread)")
+        for ax, y in zip(axes, (psnr, bpp, cost)):
+            ax.plot(t, y, "-o", ms=3, label=label)
+    for ax, name in zip(axes, ("PSNR (dB)", "bits per pixel", "J = MSE + lambda bpp (eq. 13)")):
+        ax.set_xlabel("training CPU minutes")
+        ax.set_ylabel(name)
+    axes[0].legend(fontsize=6)
+    fig.suptitle("NTC learning curves on the first Kodak images (eval mode, rate from the likelihoods)", fontsize=9)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
 
 
 def run(args) -> list[dict]:
@@ -130,10 +162,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--transform", choices=("swin", "conv"), default="swin")
     parser.add_argument("--conv-channels", type=int, nargs=2, default=(128, 192), metavar=("N", "M"))
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", help="the learning curve's JSON (its checkpoint goes beside it)")
+    parser.add_argument("--plot", help="draw the --curves JSONs into this PDF instead of training")
+    parser.add_argument("--curves", nargs="+", default=[], help="learning-curve JSONs for --plot")
     args = parser.parse_args(argv)
+    if (args.plot is None) == (args.out is None):
+        parser.error("give --out (train and score) or --plot with --curves (draw)")
     try:
-        run(args)
+        if args.plot:
+            plot([Path(c) for c in args.curves], Path(args.plot))
+        else:
+            run(args)
     except (ProfileError, ValueError, FileNotFoundError, CheckpointError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
