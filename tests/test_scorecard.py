@@ -266,3 +266,16 @@ def test_figure_labels_as_the_papers_print_them():
 
     assert [figure_label(f) for f in ("fig08", "fig17b", "table1", "table3", "table14", "notes")] == [
         "Fig. 8", "Fig. 17b", "Table I", "Table III", "Table XIV", "notes"]
+
+
+def test_a_diagnostic_page_shows_the_projects_checks_not_the_papers_findings():
+    from pipelines.figures.findings import Finding
+    from pipelines.scorecard.model import REGENERATED, FigureCard, PaperCard
+
+    paper = FigureCard("ntscc", "fig12", "ntscc_fig12", {}, status=REGENERATED, findings=[Finding("c", True, "d")])
+    check = FigureCard("ntscc", "ntc_rd", "ntscc_images_ntc_rd", {}, status=REGENERATED,
+                       findings=[Finding("c", False, "d")])
+    assert paper.of_the_paper and not check.of_the_paper
+    assert check.findings_heading == "The project's checks on this run"
+    card = PaperCard("ntscc", "NTSCC", 2, [paper, check])
+    assert card.findings(True) == 1 and card.findings(False) == 0  # the diagnostic's check is not counted

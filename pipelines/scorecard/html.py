@@ -125,7 +125,7 @@ def _figure_html(card: Scorecard, fig: FigureCard, out_dir: Path, root: Path) ->
     h.append("<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>")
     h += ["</div>", "</div>"]
     if prov is not None:
-        h.append("<h4>The paper's findings on this run</h4>")
+        h.append(f"<h4>{fig.findings_heading}</h4>")
         if fig.findings:
             h.append('<table class="wide"><tr><th>finding</th><th>on our run</th><th>measured</th></tr>')
             h += [f"<tr><td>{_e(f.claim)}</td><td>{_verdict_html(f.holds)}</td><td>{_e(f.detail)}</td></tr>"

@@ -96,7 +96,7 @@ def _figure_markdown(card: Scorecard, fig: FigureCard, out_dir: Path, root: Path
                  ["MLflow runs", ", ".join(f"`{r}`" for r in ids) if ids else "none recorded"]]
     m += _table(["", ""], rows)
     if prov is not None:
-        m += ["The paper's findings on this run:", ""]
+        m += [f"{fig.findings_heading}:", ""]
         if fig.findings:
             m += _table(["finding", "on our run", "measured"],
                         [[f.claim, f"**{verdict(f.holds)}**", f.detail] for f in fig.findings])

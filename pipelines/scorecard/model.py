@@ -57,9 +57,19 @@ class FigureCard:
         return f"{self.paper}-{self.figure}"
 
     @property
+    def of_the_paper(self) -> bool:
+        """Whether this is one of the paper's figures or tables (else one of the project's diagnostics,
+        e.g. ``ntc_rd``, whose findings are the project's checks, not the paper's)."""
+        return re.fullmatch(r"(fig|table)\d+[a-z]?", self.figure) is not None
+
+    @property
+    def findings_heading(self) -> str:
+        return "The paper's findings on this run" if self.of_the_paper else "The project's checks on this run"
+
+    @property
     def findings_counted(self) -> bool:
-        """Whether this figure's findings enter the counts of the current run."""
-        return self.status == REGENERATED
+        """Whether this figure's findings enter the counts of the paper's findings on the current run."""
+        return self.status == REGENERATED and self.of_the_paper
 
 
 @dataclass
@@ -77,7 +87,7 @@ class PaperCard:
 
     def findings(self, holds: bool, stale: bool = False) -> int:
         """Findings that hold (``holds``) or not, on regenerated figures (on stale ones if ``stale``)."""
-        return sum(1 for f in self.figures if (f.status == STALE if stale else f.findings_counted)
+        return sum(1 for f in self.figures if (f.status == STALE and f.of_the_paper if stale else f.findings_counted)
                    for x in f.findings if x.holds is holds)
 
 
