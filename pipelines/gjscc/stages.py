@@ -33,7 +33,8 @@ GENERATOR_CODE = (f"{PKG}/stylegan2.py", f"{PKG}/gan_training.py", "pipelines/gj
 MODEL_CODE = (f"{PKG}/blocks.py", f"{PKG}/deepjscc.py", f"{PKG}/generative.py", f"{PKG}/objectives.py",
               f"{PKG}/stylegan2.py", f"{CORE}/channels.py", f"{CORE}/training.py", f"{CORE}/determinism.py",
               "pipelines/gjscc/models.py", "pipelines/gjscc/natural.py", "pipelines/gjscc/common.py",
-              "pipelines/gjscc/keys.py", "pipelines/gjscc/generator.py") + DATA_CODE + METRIC_CODE
+              "pipelines/perceptual.py", "pipelines/gjscc/keys.py",
+              "pipelines/gjscc/generator.py") + DATA_CODE + METRIC_CODE
 EVAL_CODE = MODEL_CODE + (f"{PKG}/inverse.py", f"{PKG}/latent.py", "pipelines/gjscc/evaluate.py",
                           "pipelines/gjscc/evals.py")
 FIGURE_CODE = ("pipelines/figures", "pipelines/gjscc/pages.py", "pipelines/gjscc/evals.py",
