@@ -27,7 +27,6 @@ resumes where it stopped.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -88,6 +87,7 @@ from pipelines.ntscc.evals import (
     TARGET_CURVES,
     mean_operating_points,
     read_ntscc_eval,
+    write_eval_csv,
 )
 from pipelines.ntscc.keys import TRAINING_KEYS
 from pipelines.ntscc.paths import model_tag, snr_tag
@@ -500,13 +500,7 @@ def cmd_evaluate(args) -> None:
                              **{k: rec[k] for k in ("psnr", "ms_ssim", "ms_ssim_db", LPIPS_COLUMN, "k_y", "k_z", "k_q",
                                                     "k", "cbr")}})
         out = folder / "eval.csv"
-        tmp = out.with_name(out.name + ".tmp")
-        with tmp.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=EVAL_COLUMNS, lineterminator="\n")
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-        os.replace(tmp, out)
+        write_eval_csv(out, rows, EVAL_COLUMNS)
         wall = time.perf_counter() - started
         mean_psnr = float(np.mean([r["psnr"] for r in rows]))
         run.log_metrics({"mean_psnr": mean_psnr, "seconds": wall})
