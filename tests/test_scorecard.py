@@ -158,6 +158,47 @@ def test_statuses_and_reasons(site):
     assert "columns" in figs["fig06"].errors["csv"]
 
 
+def test_a_profile_edit_makes_stale_only_the_figures_reading_the_edited_key(tmp_path, monkeypatch):
+    """The profile a figure was made with is rebuilt from git at its recorded commit (with the file it
+    extends); a figure is stale only when a key its stages declare changed since. A profile that was
+    not committed when the figure was made cannot be rebuilt: any change counts."""
+    from jscc_core.profiles import load_profile
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    git(root, "config", "user.email", "t@example.org")
+    git(root, "config", "user.name", "t")
+    write(root, "profiles/base.yaml", "seed: 1\nblock: {a: 1, b: 2}\n")
+    write(root, "profiles/t.yaml", "extends: base.yaml\nother: {c: 1}\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "profiles")
+    made_with = load_profile(root / "profiles/t.yaml", {})
+    uncommitted = Profile("t", {**made_with.to_dict(), "other": {"c": 5}}, path=root / "profiles/t.yaml")
+    monkeypatch.setenv("JSCC_REPO_ROOT", str(root))
+    for fig in ("fig01", "fig02", "fig03"):
+        figure(root, "ntscc", fig, made_with, [psnr(30.0, 0.0625)], [])
+    figure(root, "ntscc", "fig04", uncommitted, [psnr(30.0, 0.0625)], [])
+    write(root, "profiles/base.yaml", "seed: 1\nblock: {a: 1, b: 3}\n")  # edits block.b alone
+    git(root, "commit", "-q", "-am", "block.b")
+    now = load_profile(root / "profiles/t.yaml", {})
+
+    def staged(fig, *params, deps=()):
+        outs = tuple(f"reports/ntscc/{fig}.{ext}" for ext in ("pdf", "csv", "json"))
+        return Stage(name=f"ntscc_{fig}", cmd="true", deps=deps, outs=outs, params=params)
+
+    stages = [Stage(name="train", cmd="true", deps=(), outs=("results/model.pt",), params=("block.b",)),
+              staged("fig01", "block.a", "other"), staged("fig02", "block"),
+              staged("fig03", "block.a", deps=("results/model.pt",)), staged("fig04", "block.a")]
+    write(root, "results/model.pt", "x", age_s=600)
+    figs = figures(sc.write_scorecard(stages, now, root / "reports/index.html", root, profile_ref="t", titles=TITLES))
+    assert figs["fig01"].status == "regenerated" and figs["fig01"].reasons == []
+    assert figs["fig02"].reasons == [f"profile keys it reads changed since it was made with t (sha256 "
+                                     f"{made_with.sha256[:12]}): block"]
+    assert figs["fig03"].reasons[0].endswith("): block.b")  # read by the stage upstream of it
+    assert len(figs["fig04"].reasons) == 1 and figs["fig04"].reasons[0].startswith("profile changed: made with t")
+
+
 def test_findings_and_paper_numbers(site):
     card = site["card"]
     figs = figures(card)

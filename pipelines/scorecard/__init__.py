@@ -12,12 +12,16 @@ stages upstream of each figure, and git.  It never runs a stage.
 
 A figure is
 
-* **regenerated** when its JSON was written with the current profile, no code it depends on
-  changed since the commit the JSON records, and no upstream output is newer than the JSON;
-* **stale** otherwise, with every reason: the JSON's profile sha256 differs from the current
-  profile's; a code dependency of its stage or of any stage upstream of it (a stage's ``deps``
-  that are not another stage's ``outs``; the profile file itself is judged by its sha256) differs
-  between the recorded commit and the working tree (committed since, uncommitted or untracked);
+* **regenerated** when its JSON was written with the current values of the profile keys it
+  reads, no code it depends on changed since the commit the JSON records, and no upstream
+  output is newer than the JSON;
+* **stale** otherwise, with every reason: a profile key that its stage or a stage upstream of it
+  declares has another value than in the profile the JSON records (rebuilt from git at the
+  recorded commit; when it cannot be rebuilt, e.g. it was not committed, any difference of the
+  profile's sha256 counts); a code dependency of its stage or of any stage upstream of it (a
+  stage's ``deps`` that are not another stage's ``outs``; the profile files are judged by their
+  keys, not by git) differs between the recorded commit and the working tree (committed since,
+  uncommitted or untracked);
   an upstream stage's output is newer than the JSON;
 * **not yet run** when it has no JSON;
 * **unreadable** when its JSON, CSV or PDF cannot be read (the reason is on the page).

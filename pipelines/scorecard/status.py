@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from jscc_core.profiles import Profile
+import yaml
+
+from jscc_core.profiles import Profile, ProfileError, load_profile
 from pipelines.stage import Stage
 
 _LISTED = 6  # file names listed in one staleness reason before "and N more"
@@ -124,6 +127,10 @@ class GitChanges:
             raise self._local
         return self._local
 
+    def show(self, commit: str, path: str) -> str:
+        """The text of the repo-relative ``path`` at ``commit``.  Raises :class:`GitError`."""
+        return self._git("show", f"{commit}:{path}")
+
     def since(self, commit: str) -> dict[str, str]:
         """``{path: how}`` of every file whose working-tree state differs from ``commit`` (a commit
         id); ``how`` is "uncommitted", "untracked" or "committed since <commit>".  Raises
@@ -183,6 +190,51 @@ def profile_files(profile: Profile, root: Path) -> list[str]:
     return found
 
 
+def recorded_profile(provenance: Mapping, git: GitChanges) -> Profile | None:
+    """The profile a figure was made with, rebuilt from its file (and the files it extends) at the
+    commit its JSON records, with the recorded overrides; None when it cannot be rebuilt or the
+    rebuilt profile's sha256 is not the recorded one (e.g. it was edited and not committed)."""
+    prof, commit = provenance.get("profile") or {}, str((provenance.get("git") or {}).get("commit") or "")
+    rel, recorded = prof.get("path"), prof.get("sha256")
+    if not (rel and recorded and commit) or Path(str(rel)).is_absolute():
+        return None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            todo = [Path(str(rel))]
+            while todo:  # the file and its extends chain, as they were at the commit
+                current = todo.pop()
+                text = git.show(commit, current.as_posix())
+                (Path(tmp) / current).parent.mkdir(parents=True, exist_ok=True)
+                (Path(tmp) / current).write_text(text)
+                base = (yaml.safe_load(text) or {}).get("extends")
+                if base:
+                    todo.append(Path(os.path.normpath(current.parent / str(base))))
+            then = load_profile(Path(tmp) / str(rel), {}, overrides=prof.get("overrides") or None)
+    except (GitError, ProfileError, yaml.YAMLError, OSError, AttributeError, ValueError):
+        return None
+    return then if then.sha256 == recorded else None
+
+
+_ABSENT = object()
+
+
+def _lookup(data: Mapping, key: str):
+    node = data
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _ABSENT
+        node = node[part]
+    return node
+
+
+def changed_keys(before: Profile, after: Profile, stages: Iterable[Stage]) -> list[str]:
+    """The dotted profile keys declared by ``stages`` (their ``params``) whose values differ
+    between ``before`` and ``after`` (a key absent from one of them differs), sorted."""
+    old, new = before.to_dict(), after.to_dict()  # plain copies: comparing is not a stage's read
+    keys = {key for st in stages for key in st.params}
+    return sorted(k for k in keys if _lookup(old, k) != _lookup(new, k))
+
+
 def stale_reasons(provenance: Mapping, stage: Stage, json_path: Path, *, profile: Profile, graph: StageGraph,
                   git: GitChanges, root: Path, skip: Sequence[str], mtimes: dict[str, int | None]) -> list[str]:
     """Every reason the figure of ``stage`` is stale (none: it is regenerated).
@@ -194,12 +246,19 @@ def stale_reasons(provenance: Mapping, stage: Stage, json_path: Path, *, profile
     """
     reasons = []
     recorded = (provenance.get("profile") or {}).get("sha256")
+    commit = str((provenance.get("git") or {}).get("commit") or "unknown")
     if recorded != profile.sha256:
+        made_with = recorded_profile(provenance, git)
         name = (provenance.get("profile") or {}).get("name") or "an unnamed profile"
         made = str(recorded)[:12] if recorded else "unrecorded"
-        reasons.append(f"profile changed: made with {name} (sha256 {made}), the current profile is "
-                       f"{profile.name} (sha256 {str(profile.sha256)[:12]})")
-    commit = str((provenance.get("git") or {}).get("commit") or "unknown")
+        if made_with is None:  # the profile it was made with cannot be rebuilt: any change counts
+            reasons.append(f"profile changed: made with {name} (sha256 {made}), the current profile is "
+                           f"{profile.name} (sha256 {str(profile.sha256)[:12]})")
+        else:  # only the keys this figure's stages read count
+            keys = changed_keys(made_with, profile, (stage, *graph.upstream(stage)))
+            if keys:
+                reasons.append(f"profile keys it reads changed since it was made with {name} (sha256 {made}): "
+                               + _listing(keys))
     code = graph.code_deps(stage, exclude=skip)
     try:
         changed = git.since(commit)
