@@ -112,18 +112,24 @@ def images_cfg(profile, block: str = "images") -> dict:
 
 
 
+#: Optional layout keys of ``ntc`` / ``jscc`` (the released code's architecture, profile official):
+#: passed on only when set, so a profile without them builds the models it always built.
+NTC_LAYOUT_KEYS = ("latent_projection", "upsampling", "h_a_activation")
+JSCC_LAYOUT_KEYS = ("shift_windows", "projections", "likelihood_refine_hidden", "rescale_received", "rate_likelihood")
+
+
 def ntc_config(cfg: dict) -> NTCConfig:
     n = cfg["ntc"]
     return NTCConfig(c=n["c"], embed_dims=tuple(n["embed_dims"]), depths=tuple(n["depths"]), heads=n["heads"],
                      window=n["window"], hyper_channels=n["hyper_channels"], latent_std=n.get("latent_std"),
-                     hyper_tile=n.get("hyper_tile"))
+                     hyper_tile=n.get("hyper_tile"), **{k: n[k] for k in NTC_LAYOUT_KEYS if k in n})
 
 
 def ntscc_config(cfg: dict, variant: str = "ntscc", cbr: float | None = None) -> ImageNTSCCConfig:
     j = cfg["jscc"]
     jscc = JSCCConfig(c=cfg["ntc"]["c"], d=j["d"], n_e=j["n_e"], n_d=j["n_d"], heads=j["heads"],
                       rate_values=tuple(j["rate_values"]), shared_head=bool(j.get("shared_head", False)),
-                      window=j.get("window"))
+                      window=j.get("window"), **{k: j[k] for k in JSCC_LAYOUT_KEYS if k in j})
     config = ImageNTSCCConfig(ntc_config(cfg), jscc, side_info=cfg["side_info"])
     if variant == "comparison_i":
         return config.comparison_i()

@@ -44,6 +44,8 @@ from ntscc.rate import RateQuantizer, per_rate_linear
 
 #: Real symbols per complex channel use.
 REAL_PER_COMPLEX_USE = 2
+#: Values of ``JSCCConfig.rate_likelihood``.
+RATE_LIKELIHOODS = ("quantized", "continuous")
 
 
 # --------------------------------------------------------------------------- configuration
@@ -73,6 +75,20 @@ class JSCCConfig:
     shared head's weights for symbol j train on every patch that sends at least j symbols.
     window: side w of the attention windows on the patch grid, shifted in every second block
     (None: global attention without position bias).
+
+    Layout options (defaults: this project's codec; the other values rebuild the authors' released
+    code, ``pipelines/profiles/official.yaml``):
+
+    * shift_windows: False keeps every block on unshifted windows (W-MSA only);
+    * projections: f_e starts with a Linear c -> d and f_d* ends with LayerNorm and a Linear
+      d -> c (False: neither; d must equal c, f_e keeps its final LayerNorm);
+    * likelihood_refine_hidden: f_e first refines each y_i with the element likelihoods of the
+      entropy model, y_i + MLP([1 - P(y_i), y_i]), an MLP 2c -> hidden -> c with GELU (None: not);
+    * rescale_received: f_d* reads ŝ multiplied back by the RMS amplitude per complex use of the
+      image's f_e output, the factor its power normalisation divided by (the receiver knows it);
+    * rate_likelihood: the P(y_i) that sets k̄_{y_i} (eq. 28): "quantized", P(ȳ_i | z̄) of the
+      entropy model (compressai's), or "continuous", ``ImageNTC.continuous_likelihoods`` at the
+      unquantised y.
     """
 
     c: int
@@ -88,6 +104,11 @@ class JSCCConfig:
     refine_hidden: int | None = None
     shared_head: bool = False
     window: int | None = None
+    shift_windows: bool = True
+    projections: bool = True
+    likelihood_refine_hidden: int | None = None
+    rescale_received: bool = False
+    rate_likelihood: str = "quantized"
 
     def __post_init__(self):
         for name in ("c", "d", "heads"):
@@ -102,6 +123,19 @@ class JSCCConfig:
             _positive_int(self.refine_hidden, "refine_hidden")
         if self.window is not None:
             object.__setattr__(self, "window", _positive_int(self.window, "window"))
+        for name in ("shift_windows", "projections", "rescale_received"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not self.projections and self.d != self.c:
+            raise ValueError(f"projections=False feeds y_i to the Transformers as is: d ({self.d}) must equal "
+                             f"c ({self.c})")
+        if self.likelihood_refine_hidden is not None:
+            _positive_int(self.likelihood_refine_hidden, "likelihood_refine_hidden")
+            if not self.rate_adaptive:
+                raise ValueError("likelihood_refine_hidden reads the entropy model's likelihoods, which "
+                                 "rate_adaptive=False (Comparison-II) does not use")
+        if self.rate_likelihood not in RATE_LIKELIHOODS:
+            raise ValueError(f"rate_likelihood must be one of {RATE_LIKELIHOODS}, got {self.rate_likelihood!r}")
         try:
             values = tuple(int(v) for v in self.rate_values)
         except (TypeError, ValueError) as exc:
@@ -212,7 +246,7 @@ def transformer_blocks(config: JSCCConfig, depth: int) -> nn.ModuleList:
     or global (``config.window=None``)."""
     if config.window is None:
         return nn.ModuleList(TransformerBlock(config.d, config.heads, config.mlp_ratio) for _ in range(depth))
-    return nn.ModuleList(SwinBlock(config.d, config.heads, config.window, shifted=i % 2 == 1,
+    return nn.ModuleList(SwinBlock(config.d, config.heads, config.window, shifted=config.shift_windows and i % 2 == 1,
                                    mlp_ratio=config.mlp_ratio) for i in range(depth))
 
 
@@ -259,7 +293,8 @@ class JSCCEncoder(nn.Module):
     """f_e: FC c->d, + rate token r_{k̄_{y_i}}, N_e shared Transformer blocks, per-rate FC head d->k̄_{y_i}.
 
     Input y tokens (B, L, c) of an h × w patch grid (``grid``, L = h·w) and rate indices (B, L);
-    output s (B, L, max V), zero beyond k̄_{y_i}.
+    output s (B, L, max V), zero beyond k̄_{y_i}. ``likelihoods`` (B, L, c), the entropy model's
+    P(y_i) per element, is read only with ``likelihood_refine_hidden``.
     Comparison-II (``rate_adaptive=False``): no rate tokens, one FC head d -> fixed_rate.
     """
 
@@ -268,7 +303,7 @@ class JSCCEncoder(nn.Module):
         self.config = config
         values = config.values
         self.register_buffer("lengths", torch.tensor(values, dtype=torch.long), persistent=False)
-        self.embed = nn.Linear(config.c, config.d)
+        self.embed = nn.Linear(config.c, config.d) if config.projections else None
         self.rate_tokens = nn.Embedding(len(values), config.d) if config.rate_adaptive else None
         if self.rate_tokens is not None:
             nn.init.normal_(self.rate_tokens.weight, std=0.02)
@@ -278,9 +313,18 @@ class JSCCEncoder(nn.Module):
             self.heads = _RateHeads(len(values), config.d, max(values), [config.d] * len(values))
         else:
             self.heads = nn.Linear(config.d, max(values))
+        hidden = config.likelihood_refine_hidden
+        self.likelihood_refinement = (None if hidden is None else
+                                      nn.Sequential(nn.Linear(2 * config.c, hidden), nn.GELU(),
+                                                    nn.Linear(hidden, config.c)))
 
-    def forward(self, y_tokens: torch.Tensor, rate_index: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-        h = self.embed(y_tokens)
+    def forward(self, y_tokens: torch.Tensor, rate_index: torch.Tensor, grid: tuple[int, int],
+                likelihoods: torch.Tensor | None = None) -> torch.Tensor:
+        if self.likelihood_refinement is not None:
+            if likelihoods is None:
+                raise ValueError("likelihoods (P(y_i) per element) are required when likelihood_refine_hidden is set")
+            y_tokens = y_tokens + self.likelihood_refinement(torch.cat([1 - likelihoods, y_tokens], dim=-1))
+        h = y_tokens if self.embed is None else self.embed(y_tokens)
         if self.rate_tokens is not None:
             h = h + self.rate_tokens(rate_index)
         h = self.norm(run_blocks(self.blocks, h, grid))
@@ -292,8 +336,9 @@ class JSCCEncoder(nn.Module):
 
 class JSCCDecoder(nn.Module):
     """f_d*: per-rate FC head k̄_{y_i}->d on the first k̄_{y_i} received symbols, + rate token,
-    N_d shared Transformer blocks, FC d->c giving y̌; then the refinement of eq. (19),
-    ŷ = y̌ + MLP([y̌, μ̄, σ̄]) with a two-layer MLP per patch (``refine=False``: ŷ = y̌).
+    N_d shared Transformer blocks, LayerNorm and FC d->c giving y̌ (``projections=False``: the
+    blocks' output is y̌); then the refinement of eq. (19), ŷ = y̌ + MLP([y̌, μ̄, σ̄]) with a
+    two-layer MLP per patch (``refine=False``: ŷ = y̌).
     """
 
     def __init__(self, config: JSCCConfig):
@@ -310,8 +355,8 @@ class JSCCDecoder(nn.Module):
             self.heads = nn.Linear(max(values), config.d)
             self.rate_tokens = None
         self.blocks = transformer_blocks(config, config.n_d)
-        self.norm = nn.LayerNorm(config.d)
-        self.out = nn.Linear(config.d, config.c)
+        self.norm = nn.LayerNorm(config.d) if config.projections else None
+        self.out = nn.Linear(config.d, config.c) if config.projections else None
         if config.refine:
             hidden = config.refine_hidden or 2 * 3 * config.c
             self.refinement = nn.Sequential(nn.Linear(3 * config.c, hidden), nn.GELU(), nn.Linear(hidden, config.c))
@@ -326,7 +371,8 @@ class JSCCDecoder(nn.Module):
             s_hat = s_hat * symbol_mask(self.lengths[rate_index], s_hat.shape[-1])
             h = self.heads(s_hat) if self.config.shared_head else self.heads(s_hat, rate_index)
             h = h + self.rate_tokens(rate_index)
-        return self.out(self.norm(run_blocks(self.blocks, h, grid)))
+        h = run_blocks(self.blocks, h, grid)
+        return h if self.out is None else self.out(self.norm(h))
 
     def refine(self, y_check: torch.Tensor, mu: torch.Tensor | None, sigma: torch.Tensor | None) -> torch.Tensor:
         """ŷ tokens from y̌ and the hyperprior's μ̄, σ̄ tokens (eq. 19)."""
@@ -347,7 +393,7 @@ class RateAdaptiveJSCC(nn.Module):
     """NTSCC's deep JSCC step: allocate k̄_{y_i} (eq. 28), s = f_e(y), per-image power
     normalisation over the sent symbols, ŝ = W(s; ν), ŷ = f_d*(ŝ, μ̄, σ̄) (eq. 20).
 
-    ``forward(y, mu, sigma, bits_per_patch, channel, eta)`` returns a dict of
+    ``forward(y, mu, sigma, bits_per_patch, channel, eta, likelihoods)`` returns a dict of
 
     * ``y_hat``, ``y_check`` (B, c, h, w): ŷ and the tentative y̌ before refinement;
     * ``rate_index`` (B, h, w) long, index into V (all 0 in Comparison-II);
@@ -416,14 +462,31 @@ class RateAdaptiveJSCC(nn.Module):
             return self.lengths[index].to(y.dtype), index
         return self.allocator(bits_per_patch.to(y.dtype), eta)
 
-    def encode(self, y: torch.Tensor, rate_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised channel input s and its mask, both (B, h·w, max V)."""
+    def encode(self, y: torch.Tensor, rate_index: torch.Tensor,
+               likelihoods: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised channel input s and its mask, both (B, h·w, max V); ``likelihoods`` (B, c, h, w):
+        the entropy model's P(y) per element, for f_e's ``likelihood_refine_hidden``."""
+        s, mask, _ = self._encode(y, rate_index, likelihoods)
+        return s, mask
+
+    def _encode(self, y: torch.Tensor, rate_index: torch.Tensor,
+                likelihoods: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(normalised s, mask, f_e's output before the power normalisation), each (B, h·w, max V)."""
         index = rate_index.flatten(1)
-        s = self.f_e(to_tokens(y), index, tuple(y.shape[-2:]))
-        mask = symbol_mask(self.lengths[index], s.shape[-1])
-        b, length, width = s.shape
-        s = self.normalize(s.reshape(b, -1), mask=mask.reshape(b, -1))
-        return s.reshape(b, length, width), mask
+        p = None if likelihoods is None else to_tokens(likelihoods)
+        raw = self.f_e(to_tokens(y), index, tuple(y.shape[-2:]), p)
+        mask = symbol_mask(self.lengths[index], raw.shape[-1])
+        b, length, width = raw.shape
+        s = self.normalize(raw.reshape(b, -1), mask=mask.reshape(b, -1))
+        return s.reshape(b, length, width), mask, raw
+
+    @staticmethod
+    def rms_amplitude(raw: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 1): sqrt(Σ s² / k) of f_e's output over the k complex uses sent, the factor the
+        power normalisation divides each image's symbols by (``rescale_received``)."""
+        uses = mask.flatten(1).sum(1).to(raw.dtype) / REAL_PER_COMPLEX_USE
+        energy = (raw * mask).square().flatten(1).sum(1)
+        return (energy / uses.clamp_min(1)).sqrt().reshape(-1, 1, 1)
 
     def decode(self, s_hat: torch.Tensor, rate_index: torch.Tensor, mu: torch.Tensor | None = None,
                sigma: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -436,12 +499,15 @@ class RateAdaptiveJSCC(nn.Module):
 
     def forward(self, y: torch.Tensor, mu: torch.Tensor | None, sigma: torch.Tensor | None,
                 bits_per_patch: torch.Tensor | None, channel: Callable[[torch.Tensor], torch.Tensor],
-                eta: float | torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                eta: float | torch.Tensor | None = None,
+                likelihoods: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         self._check(y, mu, sigma, bits_per_patch, eta)
         b = y.shape[0]
         k_relaxed, rate_index = self.allocate(y, bits_per_patch, eta)
-        s, mask = self.encode(y, rate_index)
+        s, mask, raw = self._encode(y, rate_index, likelihoods)
         s_hat = channel(s.reshape(b, -1)).reshape(s.shape) * mask  # the receiver reads only the sent symbols
+        if self.config.rescale_received:
+            s_hat = s_hat * self.rms_amplitude(raw, mask)
         y_check, y_hat = self.decode(s_hat, rate_index, mu, sigma)
         k_bar = self.lengths[rate_index]
         return {

@@ -290,6 +290,14 @@ class ImageNTSCC(CompressionModel):
 
     # ---- forward
 
+    def rate_inputs(self, a: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """(bits_i (B, h, w) that eq. (28) scales by η, P(y) per element (B, c, h, w)) from the
+        analysis ``a``, as ``JSCCConfig.rate_likelihood`` defines them."""
+        if self.config.jscc.rate_likelihood == "continuous":
+            p = self.ntc.continuous_likelihoods(a["y"], a["z_tilde"])
+            return (-torch.log(p) / math.log(2)).clamp_min(0).sum(dim=1), p
+        return a["bits_y_per_patch"], a["likelihoods_y"]
+
     def _check_eta(self, eta) -> None:
         if self.rate_adaptive and eta is None:
             raise ValueError("eta (scaling from entropy to channel uses, eq. 28) is required for rate-adaptive NTSCC")
@@ -338,7 +346,8 @@ class ImageNTSCC(CompressionModel):
                     bits_z = a["bits_z_sent"]
                     out["z_hat"] = a["z_hat"]
                     mu, sigma = a["mu_hat"], a["sigma_hat"]
-            j = self.jscc(y, mu, sigma, a["bits_y_per_patch"], channel, eta)
+            bits, likelihoods = self.rate_inputs(a)
+            j = self.jscc(y, mu, sigma, bits, channel, eta, likelihoods=likelihoods.detach())
             bits_y = a["bits_y_per_patch"].flatten(1).sum(1)
             k_z = self.link.channel_uses(bits_z, snr) if self.sends_z else zeros
             k_z_relaxed = self.link.channel_uses_relaxed(a["bits_z"], snr)
@@ -409,7 +418,7 @@ class ImageNTSCC(CompressionModel):
         with eval_mode(self):
             if self.rate_adaptive:
                 a = self.ntc.analyse(x)
-                _, index = self.jscc.allocate(a["y"], a["bits_y_per_patch"], eta)
+                _, index = self.jscc.allocate(a["y"], self.rate_inputs(a)[0], eta)
             else:
                 _, index = self.jscc.allocate(self.ntc.latent(x), None, None)
         uses = self.jscc.lengths[index].to(x.dtype) / REAL_PER_COMPLEX_USE

@@ -36,6 +36,7 @@ with warnings.catch_warnings():  # compressai's import calls the deprecated torc
 from ntscc.image.swin import (
     PatchEmbed,
     PatchMerging,
+    PatchReverseMerging,
     PatchSplit,
     PatchUnembed,
     SwinStage,
@@ -43,6 +44,10 @@ from ntscc.image.swin import (
 )
 
 DISTORTIONS = ("mse", "ms_ssim")
+UPSAMPLINGS = ("patch_split", "reverse_merging")  # g_s's 2x steps (NTCConfig.upsampling)
+HYPER_ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU}  # between h_a's convolutions
+#: Bounds of the released code's rate estimate (``ImageNTC.continuous_likelihoods``).
+SIGMA_MIN, LIKELIHOOD_MIN = 1e-10, 1e-10
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,16 @@ class NTCConfig:
     ``hyper_tile``: side in pixels of the square tiles whose y h_a maps to z, and whose z h_s
     maps to (μ, σ), each tile on its own (None: the whole image). An image side shorter than
     the tile is one tile; a longer one must be a multiple of it.
+
+    Layout options (defaults: this project's model; the other values rebuild the authors' released
+    code, ``pipelines/profiles/official.yaml``):
+
+    * ``latent_projection``: g_a ends with a Linear from its last width to c, and g_s starts with
+      one from c (False: y is g_a's final LayerNorm output and g_s reads it as is, c = embed_dims[-1]);
+    * ``upsampling``: "patch_split" (``PatchSplit`` between the stages of g_s, a final LayerNorm
+      and a linear 2 x 2 patch head to RGB) or "reverse_merging" (a 2x ``PatchReverseMerging``
+      after every stage of g_s, then a 3 x 3 convolution to RGB; widths divisible by 4);
+    * ``h_a_activation``: "relu" (Fig. 6) or "leaky_relu" (slope 0.01) between h_a's convolutions.
     """
 
     c: int = 256
@@ -68,6 +83,9 @@ class NTCConfig:
     mlp_ratio: float = 4.0
     latent_std: float | None = None
     hyper_tile: int | None = None
+    latent_projection: bool = True
+    upsampling: str = "patch_split"
+    h_a_activation: str = "relu"
 
     def __post_init__(self) -> None:
         def ints(name: str, value) -> tuple[int, ...]:
@@ -100,6 +118,22 @@ class NTCConfig:
                                                 and self.hyper_tile % self.multiple == 0):
             raise ValueError(f"NTCConfig.hyper_tile must be a positive multiple of {self.multiple} pixels "
                              f"(g_a's and h_a's down-sampling) or None, got {self.hyper_tile!r}")
+        if not isinstance(self.latent_projection, bool):
+            raise ValueError(f"NTCConfig.latent_projection must be true or false, got {self.latent_projection!r}")
+        if not self.latent_projection:
+            if self.c != embed_dims[-1]:
+                raise ValueError(f"NTCConfig.latent_projection=False makes y g_a's last tokens: c ({self.c}) must "
+                                 f"equal embed_dims[-1] ({embed_dims[-1]})")
+            if self.latent_std is not None:
+                raise ValueError("NTCConfig.latent_std sets g_a's output Linear, which latent_projection=False removes")
+        if self.upsampling not in UPSAMPLINGS:
+            raise ValueError(f"NTCConfig.upsampling must be one of {UPSAMPLINGS}, got {self.upsampling!r}")
+        if self.upsampling == "reverse_merging" and any(d % 4 for d in embed_dims):
+            raise ValueError(f"NTCConfig.upsampling='reverse_merging' splits each token into 2 x 2 tokens of a "
+                             f"quarter of its width: embed_dims must be multiples of 4, got {embed_dims}")
+        if self.h_a_activation not in HYPER_ACTIVATIONS:
+            raise ValueError(f"NTCConfig.h_a_activation must be one of {tuple(HYPER_ACTIVATIONS)}, "
+                             f"got {self.h_a_activation!r}")
         object.__setattr__(self, "depths", depths)
         object.__setattr__(self, "embed_dims", embed_dims)
         object.__setattr__(self, "heads", heads)
@@ -149,7 +183,7 @@ class SwinAnalysis(nn.Module):
         self.stages = nn.ModuleList(
             SwinStage(dims[i], cfg.depths[i], cfg.heads[i], cfg.window, cfg.mlp_ratio) for i in range(cfg.stages))
         self.norm = nn.LayerNorm(dims[-1])
-        self.head = nn.Linear(dims[-1], cfg.c)
+        self.head = nn.Linear(dims[-1], cfg.c) if cfg.latent_projection else None
         self.apply(init_swin_weights)
         if cfg.latent_std is not None:  # the head reads LayerNorm-ed tokens of unit variance
             nn.init.normal_(self.head.weight, std=cfg.latent_std / dims[-1] ** 0.5)
@@ -158,7 +192,8 @@ class SwinAnalysis(nn.Module):
         t = self.stages[0](self.embed(x))
         for merge, stage in zip(self.merges, self.stages[1:]):
             t = stage(merge(t))
-        return self.head(self.norm(t)).permute(0, 3, 1, 2).contiguous()
+        t = self.norm(t)
+        return (t if self.head is None else self.head(t)).permute(0, 3, 1, 2).contiguous()
 
 
 class SwinSynthesis(nn.Module):
@@ -167,7 +202,7 @@ class SwinSynthesis(nn.Module):
     def __init__(self, config: NTCConfig):
         super().__init__()
         dims, cfg = config.embed_dims, config
-        self.head = nn.Linear(cfg.c, dims[-1])
+        self.head = nn.Linear(cfg.c, dims[-1]) if cfg.latent_projection else None
         self.stages = nn.ModuleList(
             SwinStage(dims[i], cfg.depths[i], cfg.heads[i], cfg.window, cfg.mlp_ratio)
             for i in reversed(range(cfg.stages)))
@@ -177,20 +212,48 @@ class SwinSynthesis(nn.Module):
         self.apply(init_swin_weights)
 
     def forward(self, y: Tensor) -> Tensor:
-        t = self.head(y.permute(0, 2, 3, 1))
+        t = y.permute(0, 2, 3, 1)
+        t = t if self.head is None else self.head(t)
         for stage, split in zip(self.stages, self.splits):
             t = split(stage(t))
         return self.unembed(self.norm(self.stages[-1](t)))
 
 
-class HyperAnalysis(nn.Sequential):
-    """h_a (Fig. 6): N x 3 x 3 /1, ReLU, N x 5 x 5 /2↓, ReLU, N x 5 x 5 /2↓; y -> z, N = hyper_channels."""
+class SwinSynthesisReverseMerging(nn.Module):
+    """g_s with ``upsampling="reverse_merging"``: y (B, c, h, w) -> x̂ (B, 3, 2^S h, 2^S w).
 
-    def __init__(self, c: int, hyper_channels: int):
-        n = hyper_channels
+    Stages in reverse order, each followed by a 2x ``PatchReverseMerging`` to the next stage's
+    width (the last one keeps embed_dims[0]), then a 3 x 3 convolution to RGB.
+    """
+
+    def __init__(self, config: NTCConfig):
+        super().__init__()
+        dims, cfg = config.embed_dims, config
+        self.head = nn.Linear(cfg.c, dims[-1]) if cfg.latent_projection else None
+        order = list(reversed(range(cfg.stages)))
+        self.stages = nn.ModuleList(SwinStage(dims[i], cfg.depths[i], cfg.heads[i], cfg.window, cfg.mlp_ratio)
+                                    for i in order)
+        self.merges = nn.ModuleList(PatchReverseMerging(dims[i], dims[max(i - 1, 0)]) for i in order)
+        self.out = nn.Conv2d(dims[0], 3, 3, padding=1)
+        self.apply(init_swin_weights)
+
+    def forward(self, y: Tensor) -> Tensor:
+        t = y.permute(0, 2, 3, 1)
+        t = t if self.head is None else self.head(t)
+        for stage, merge in zip(self.stages, self.merges):
+            t = merge(stage(t))
+        return self.out(t.permute(0, 3, 1, 2))
+
+
+class HyperAnalysis(nn.Sequential):
+    """h_a (Fig. 6): N x 3 x 3 /1, ReLU, N x 5 x 5 /2↓, ReLU, N x 5 x 5 /2↓; y -> z, N = hyper_channels.
+    ``activation``: a key of ``HYPER_ACTIVATIONS`` in place of ReLU."""
+
+    def __init__(self, c: int, hyper_channels: int, activation: str = "relu"):
+        n, act = hyper_channels, HYPER_ACTIVATIONS[activation]
         super().__init__(
-            nn.Conv2d(c, n, 3, stride=1, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(n, n, 5, stride=2, padding=2), nn.ReLU(inplace=True),
+            nn.Conv2d(c, n, 3, stride=1, padding=1), act(inplace=True),
+            nn.Conv2d(n, n, 5, stride=2, padding=2), act(inplace=True),
             nn.Conv2d(n, n, 5, stride=2, padding=2),
         )
 
@@ -218,8 +281,8 @@ class ImageNTC(CompressionModel):
         super().__init__()
         self.config = config = NTCConfig.paper_kodak() if config is None else config
         self.g_a = SwinAnalysis(config)
-        self.g_s = SwinSynthesis(config)
-        self.h_a = HyperAnalysis(config.c, config.hyper_channels)
+        self.g_s = SwinSynthesis(config) if config.upsampling == "patch_split" else SwinSynthesisReverseMerging(config)
+        self.h_a = HyperAnalysis(config.c, config.hyper_channels, config.h_a_activation)
         self.h_s = HyperSynthesis(config.c, config.hyper_channels)
         self.entropy_bottleneck = EntropyBottleneck(config.hyper_channels)
         self.gaussian_conditional = GaussianConditional(None)
@@ -271,6 +334,14 @@ class ImageNTC(CompressionModel):
         """(μ, σ) = h_s(z̃) (eq. 9); σ is lower-bounded by the Gaussian conditional's 0.11 (> 0)."""
         mu, sigma = self.hyper_synthesis(z_hat).chunk(2, dim=1)
         return mu, self.gaussian_conditional.lower_bound_scale(sigma)
+
+    def continuous_likelihoods(self, y: Tensor, z_hat: Tensor) -> Tensor:
+        """P(y) = Φ((y + ½ - μ) / σ) - Φ((y - ½ - μ) / σ) elementwise (B, c, h, w), at the unquantised
+        y, (μ, σ) = h_s(z̄) with σ clamped to [1e-10, 1e10] (not compressai's 0.11 lower bound) and
+        P >= 1e-10: the rate estimate of the authors' released code, in place of eq. (28)'s P(ȳ | z̄)."""
+        mu, sigma = self.hyper_synthesis(z_hat).chunk(2, dim=1)
+        normal = torch.distributions.Normal(mu, sigma.clamp(SIGMA_MIN, 1e10))
+        return (normal.cdf(y + 0.5) - normal.cdf(y - 0.5)).clamp(LIKELIHOOD_MIN, 1e10)
 
     def hyperprior(self, y: Tensor) -> dict[str, Tensor]:
         """z = h_a(y), z̃ (noisy / rounded), -log2 P(z̃) per image, and (μ, σ) = h_s(z̃)."""
@@ -378,5 +449,6 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-__all__ = ["NTCConfig", "SwinAnalysis", "SwinSynthesis", "HyperAnalysis", "HyperSynthesis", "ImageNTC", "rd_loss",
-           "count_parameters", "DISTORTIONS"]
+__all__ = ["NTCConfig", "SwinAnalysis", "SwinSynthesis", "SwinSynthesisReverseMerging", "HyperAnalysis",
+           "HyperSynthesis", "ImageNTC", "rd_loss", "count_parameters", "DISTORTIONS", "UPSAMPLINGS",
+           "HYPER_ACTIVATIONS"]

@@ -157,6 +157,22 @@ class PatchSplit(nn.Module):
         return self.norm(_pixel_shuffle(self.expand(x), 2))
 
 
+class PatchReverseMerging(nn.Module):
+    """2x up, the inverse order of ``PatchMerging``: each token's C channels become 2 x 2 tokens of
+    C/4 (pixel shuffle), then LayerNorm, Linear C/4 -> out_dim (the released code's g_s)."""
+
+    def __init__(self, dim: int, out_dim: int):
+        super().__init__()
+        if dim % 4:
+            raise ValueError(f"PatchReverseMerging needs a width divisible by 4, got {dim}")
+        self.norm = nn.LayerNorm(dim // 4)
+        self.proj = nn.Linear(dim // 4, out_dim, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.pixel_shuffle(x.permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1)  # channel 4c + 2i + j -> (2h+i, 2w+j, c)
+        return self.proj(self.norm(x))
+
+
 class PatchUnembed(nn.Module):
     """Tokens (B, H, W, dim) -> image (B, out_channels, pH, pW): Linear to p x p patches."""
 
