@@ -102,3 +102,13 @@ def test_a_fig12_fine_tune_without_its_start_or_its_key_is_one_line(tmp_path, ca
         err = capsys.readouterr().err.strip()
         assert exc.value.code == 2 and len(err.splitlines()) == 1 and err.endswith(message)
         assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["mini", "paper"])
+def test_fig17_compares_the_ntscc_of_the_ablations_lambda(name):
+    """Fig. 17 reads the NTSCC trained at ntscc.images.ablation.lmbda, the lambda of Comparison-I and -II."""
+    profile = load(name)
+    lam = profile.get("ntscc.images.ablation.lmbda")
+    fig17 = next(st for st in image_stages.stages(profile, name) if st.name == "ntscc_images_fig17")
+    ntscc = {d for d in fig17.deps if "/ntscc_mse_lam" in d and d.endswith("/eval.csv")}
+    assert ntscc == {d for d in ntscc if f"/ntscc_mse_lam{lam:g}/" in d} and len(ntscc) == 1, ntscc
