@@ -197,6 +197,14 @@ def test_a_profile_edit_makes_stale_only_the_figures_reading_the_edited_key(tmp_
                                      f"{made_with.sha256[:12]}): block"]
     assert figs["fig03"].reasons[0].endswith("): block.b")  # read by the stage upstream of it
     assert len(figs["fig04"].reasons) == 1 and figs["fig04"].reasons[0].startswith("profile changed: made with t")
+    from pipelines.scorecard.status import GitChanges, recorded_profile
+
+    commit = git(root, "rev-parse", "HEAD").strip()  # a recorded path outside the repository is never read
+    for path in ("../t.yaml", "profiles/../../t.yaml", str(root / "profiles/t.yaml")):
+        assert recorded_profile({"profile": {"path": path, "sha256": now.sha256}, "git": {"commit": commit}},
+                                GitChanges(root)) is None
+    assert recorded_profile({"profile": {"path": "profiles/t.yaml", "sha256": now.sha256}, "git": {"commit": commit}},
+                            GitChanges(root)).sha256 == now.sha256
 
 
 def test_findings_and_paper_numbers(site):

@@ -200,9 +200,11 @@ def recorded_profile(provenance: Mapping, git: GitChanges) -> Profile | None:
         return None
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            todo = [Path(str(rel))]
+            todo = [Path(os.path.normpath(str(rel)))]
             while todo:  # the file and its extends chain, as they were at the commit
                 current = todo.pop()
+                if current.is_absolute() or current.parts[:1] == ("..",):  # outside the repository
+                    return None
                 text = git.show(commit, current.as_posix())
                 (Path(tmp) / current).parent.mkdir(parents=True, exist_ok=True)
                 (Path(tmp) / current).write_text(text)
