@@ -49,7 +49,7 @@ def test_banana_figures_through_snakemake(project):
     prov = json.loads((project / "reports" / "fig10.json").read_text())
     assert prov["profile"]["name"] == "smoke" and prov["seed"] == 2022
     assert set(prov["data_checksums"]) == {"banana_train_sha256", "banana_test_sha256"}
-    assert len(prov["mlflow_run_ids"]) == 2 + 2 + 2 + 1  # NTSCC, NTC, deep JSCC models + evaluation
+    assert len(prov["mlflow_run_ids"]) == 2 + 3 + 2 + 1  # NTSCC, NTC, deep JSCC models + evaluation
     rows = read_results_csv(project / "reports" / "fig10.csv")
     methods = {r.method for r in rows if r.panel == "c"}
     assert methods == {"NTSCC", "Deep JSCC", "NTC + capacity"}
