@@ -41,7 +41,7 @@ def test_fig12_with_learned_schemes_from_a_clean_state(built):
     ntscc = [r for r in rows if r.method == "NTSCC" and r.panel == "a"]
     assert ntscc and all(r.bandwidth_ratio <= 1 / 16 + 1e-9 for r in ntscc)  # "maximum R constrained to 1/16"
     prov = json.loads((built / "reports/fig12.json").read_text())
-    assert len(prov["mlflow_run_ids"]) == 1 + 2 + 2  # separation sweep + 2 NTSCC + 2 deep JSCC evaluations
+    assert len(prov["mlflow_run_ids"]) == 1 + 2 + 1  # separation sweep + 2 NTSCC + 1 deep JSCC evaluations
     claims = [f["claim"] for f in prov["extra"]["findings"]]
     assert any("NTSCC degrades gracefully" in c for c in claims)
     cliff = next(f for f in prov["extra"]["findings"] if f["claim"].startswith("QPSK 2/3 chosen for 4 dB"))
