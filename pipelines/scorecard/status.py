@@ -3,6 +3,8 @@ the files git says changed since the commit its JSON records, and the upstream o
 than its JSON; also how an unreadable file's reason is worded."""
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import subprocess
@@ -196,11 +198,18 @@ def recorded_profile(provenance: Mapping, git: GitChanges) -> Profile | None:
     rebuilt profile's sha256 is not the recorded one (e.g. it was edited and not committed)."""
     prof, commit = provenance.get("profile") or {}, str((provenance.get("git") or {}).get("commit") or "")
     rel, recorded = prof.get("path"), prof.get("sha256")
-    if not (rel and recorded and commit) or Path(str(rel)).is_absolute():
+    if not (rel and recorded and commit):
         return None
+    # the figures of one run share commit and profile: rebuilt once
+    overrides = json.dumps(prof.get("overrides") or {}, sort_keys=True)
+    return _rebuilt_profile(git, commit, str(rel), str(recorded), overrides)
+
+
+@functools.lru_cache(maxsize=64)
+def _rebuilt_profile(git: GitChanges, commit: str, rel: str, recorded: str, overrides: str) -> Profile | None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            todo = [Path(os.path.normpath(str(rel)))]
+            todo = [Path(os.path.normpath(rel))]
             while todo:  # the file and its extends chain, as they were at the commit
                 current = todo.pop()
                 if current.is_absolute() or current.parts[:1] == ("..",):  # outside the repository
@@ -211,7 +220,7 @@ def recorded_profile(provenance: Mapping, git: GitChanges) -> Profile | None:
                 base = (yaml.safe_load(text) or {}).get("extends")
                 if base:
                     todo.append(Path(os.path.normpath(current.parent / str(base))))
-            then = load_profile(Path(tmp) / str(rel), {}, overrides=prof.get("overrides") or None)
+            then = load_profile(Path(tmp) / rel, {}, overrides=json.loads(overrides) or None)
     except (GitError, ProfileError, yaml.YAMLError, OSError, AttributeError, ValueError):
         return None
     return then if then.sha256 == recorded else None
