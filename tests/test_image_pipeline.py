@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from jscc_core.digital.separation import read_image_results_csv
 from jscc_core.results import read_results_csv
 from pipeline_helpers import has_git_checkout, project_copy, snakemake, undeclared_reads
 
@@ -28,7 +29,8 @@ def project(tmp_path_factory):
 def built(project):
     snakemake(project, PROFILE, "reports/fig12.pdf", "reports/fig11.pdf", "reports/fig13.pdf", "reports/fig17.pdf",
               "reports/fig08.pdf", "reports/table1.pdf", "reports/table2.pdf", "reports/table3.pdf",
-              "reports/fig14.pdf", "reports/fig15.pdf")  # Fig. 16 is Fig. 15's page for the MS-SSIM models
+              "reports/fig14.pdf", "reports/fig15.pdf",  # Fig. 16 is Fig. 15's page for the MS-SSIM models
+              "reports/benchmarks/separation.json")  # reads Fig. 12's separation sweep
     return project
 
 
@@ -48,6 +50,24 @@ def test_fig12_with_learned_schemes_from_a_clean_state(built):
     assert cliff["holds"]  # two Kodak images: all lost at 0 dB, all received at 6 dB
     assert {r.panel for r in rows} == {"a", "c"}
     assert any("trained at one SNR and tested at every SNR, in (a) too" in n for n in prov["extra"]["notes"])
+
+
+@pytest.mark.slow
+def test_separation_sweep_and_benchmark(built):
+    """Fig. 12's separation sweep (two Kodak images at 0 and 6 dB) and the separation benchmark on it."""
+    sweep = read_image_results_csv(built / "results/images_tiny/separation/kodak_awgn.csv")
+    assert {r.image_id for r in sweep} == {"kodim01", "kodim02"}
+    assert {r.mcs for r in sweep} == {"QPSK 2/3", "16QAM 2/3", "capacity"}
+    assert all(r.channel_uses_spent <= r.channel_uses_budget for r in sweep)
+    # 16QAM 2/3 needs about 9 dB: every image is lost at 0 dB, none is at 6 dB with QPSK 2/3
+    assert all(r.lost for r in sweep if r.mcs == "16QAM 2/3" and r.snr_db == 0.0)
+    assert not any(r.lost for r in sweep if r.mcs == "QPSK 2/3" and r.snr_db == 6.0)
+
+    bench = json.loads((built / "reports/benchmarks/separation.json").read_text())
+    assert bench["ldpc_exact_info_bits_per_s"] > 0 and bench["kodak_curve_seconds"] > 0
+    assert bench["kodak_curve"]["images"] == 2 and len(bench["kodak_curve"]["mcs"]) == 6
+    assert bench["kodak_curve"]["rows"] == 2 * 6 * 2
+    assert bench["ldpc"]["same_decisions_as_sionna"] == 1.0
 
 
 @pytest.mark.slow

@@ -1,13 +1,12 @@
-"""The separation stages, Fig. 12 and the benchmark through Snakemake on two Kodak images."""
-import json
+"""The separation sweep command's errors and the paper profile's dry run. The sweep and the benchmark are
+built through Snakemake with Fig. 12 in test_image_pipeline."""
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from jscc_core.digital.separation import read_image_results_csv
-from pipeline_helpers import BIN, has_git_checkout, project_copy, snakemake, undeclared_reads
+from pipeline_helpers import BIN, has_git_checkout, project_copy
 
 PROFILE = "tests/profiles/separation_tiny.yaml"
 
@@ -19,28 +18,6 @@ def project(tmp_path_factory):
     if not (Path(os.environ["JSCC_DATA_MIRROR"]) / "kodak").is_dir():
         pytest.skip("needs the Kodak images in the data mirror")
     return project_copy(tmp_path_factory.mktemp("project"))
-
-
-@pytest.mark.slow
-def test_sweep_and_benchmark_from_a_clean_state(project):
-    """Fig. 12 itself (separation and learned curves) is built in test_image_pipeline."""
-    snakemake(project, PROFILE, "results/separation_tiny/separation/kodak_awgn.csv",
-              "reports/benchmarks/separation.json")
-    assert undeclared_reads(project, PROFILE) == {}  # the keys each command read are its declared params
-
-    sweep = read_image_results_csv(project / "results/separation_tiny/separation/kodak_awgn.csv")
-    assert {r.image_id for r in sweep} == {"kodim01", "kodim02"}
-    assert {r.mcs for r in sweep} == {"QPSK 2/3", "16QAM 2/3", "capacity"}
-    assert all(r.channel_uses_spent <= r.channel_uses_budget for r in sweep)
-    # 16QAM 2/3 needs about 9 dB: every image is lost at 0 dB, none is at 6 dB with QPSK 2/3
-    assert all(r.lost for r in sweep if r.mcs == "16QAM 2/3" and r.snr_db == 0.0)
-    assert not any(r.lost for r in sweep if r.mcs == "QPSK 2/3" and r.snr_db == 6.0)
-
-    bench = json.loads((project / "reports/benchmarks/separation.json").read_text())
-    assert bench["ldpc_exact_info_bits_per_s"] > 0 and bench["kodak_curve_seconds"] > 0
-    assert bench["kodak_curve"]["images"] == 2 and len(bench["kodak_curve"]["mcs"]) == 6
-    assert bench["kodak_curve"]["rows"] == 2 * 6 * 2
-    assert bench["ldpc"]["same_decisions_as_sionna"] == 1.0
 
 
 def _sweep_command(project, monkeypatch, capsys, *args: str) -> tuple[int, str]:
