@@ -112,3 +112,22 @@ def test_fig17_compares_the_ntscc_of_the_ablations_lambda(name):
     fig17 = next(st for st in image_stages.stages(profile, name) if st.name == "ntscc_images_fig17")
     ntscc = {d for d in fig17.deps if "/ntscc_mse_lam" in d and d.endswith("/eval.csv")}
     assert ntscc == {d for d in ntscc if f"/ntscc_mse_lam{lam:g}/" in d} and len(ntscc) == 1, ntscc
+
+
+@pytest.mark.parametrize("key, value", [
+    ("ntscc.images.schedules.deepjscc.steps", 4),  # mini's 100 warm-up steps stay
+    ("ntscc.cifar.schedules.ntc.warmup_steps", 800),  # = steps
+])
+def test_a_schedule_training_cannot_run_is_refused_when_stages_are_planned(key, value):
+    """An ``extends`` merge can leave mini's warm-up beside a tiny profile's few steps: planning names the key."""
+    profile = load("mini", overrides={key: value})
+    block = key.rsplit(".", 1)[0].replace(".", "[.]")
+    with pytest.raises(ProfileError, match=rf"{block}: warmup_steps must be in \[0, steps\)"):
+        image_stages.stages(profile, "mini")
+
+
+@pytest.mark.parametrize("name", ["images_tiny", "separation_tiny", "smoke"])
+def test_test_profiles_plan_their_ntscc_stages(name):
+    """The test profiles extend mini: every NTSCC stage they plan has a schedule training can run."""
+    profile = load(f"tests/profiles/{name}.yaml")
+    assert image_stages.stages(profile, name) and banana_stages.stages(profile, name)

@@ -3,6 +3,7 @@ between keys that JSON Schema cannot express (each raises ProfileError naming th
 from __future__ import annotations
 
 from jscc_core.profiles import ProfileError
+from jscc_core.training import TrainSchedule
 
 
 def ntscc_lambdas(cfg) -> list[float]:
@@ -23,6 +24,17 @@ def ntc_lambdas(cfg) -> list[float]:
     return sorted(set(ntscc_lambdas(cfg)) | set(cfg["ntc_capacity_lambdas"]), reverse=True)
 
 
+def check_schedules(profile, where: str, schedules) -> None:
+    """Every training schedule in ``schedules`` (name -> the profile's block, at dotted key ``where``)
+    is one training can run, e.g. ``warmup_steps`` below ``steps`` after a profile's ``extends``
+    merge: checked when the stages are planned, not when a training stage starts."""
+    for name, block in schedules.items():
+        try:
+            TrainSchedule.from_mapping(block)
+        except (TypeError, ValueError) as exc:
+            raise ProfileError(f"profile {profile.name!r}: {where}.{name}: {exc}") from None
+
+
 def check_banana_models(profile) -> None:
     """``ntscc.banana`` as NTSCC training reads it: distinct lambdas, increasing rate values."""
     cfg = profile.get("ntscc.banana")
@@ -33,6 +45,7 @@ def check_banana_models(profile) -> None:
     values = list(cfg["rate_values"])
     if values != sorted(set(values)):
         raise ProfileError(f"{where}.rate_values must be strictly increasing, got {values}")
+    check_schedules(profile, "ntscc.banana", {k: cfg[k] for k in ("ntc", "ntscc", "deepjscc")})
 
 
 def check_banana(profile) -> None:
@@ -67,6 +80,7 @@ def check_images(profile) -> None:
     if len(cfg["ntc"]["embed_dims"]) != len(cfg["ntc"]["depths"]):
         raise ProfileError(f"{where}.ntc: embed_dims and depths must have one entry per stage")
     check_fig12_per_snr(profile)
+    check_schedules(profile, "ntscc.images.schedules", cfg["schedules"])
     perceptual = cfg.get("perceptual")
     if perceptual is not None:
         missing = [lam for lam in perceptual["lambdas"] if lam not in cfg["lambdas"]]
@@ -84,6 +98,7 @@ def check_images(profile) -> None:
                            f"separation.sweeps ({', '.join(sweeps)})")
     cifar = profile.get("ntscc.cifar")
     if cifar is not None:
+        check_schedules(profile, "ntscc.cifar.schedules", cifar["schedules"])
         sweep = sweeps.get(cifar["sweep"])
         if sweep is None:
             raise ProfileError(f"profile {profile.name!r}: ntscc.cifar.sweep = {cifar['sweep']!r} is not a separation "
