@@ -114,16 +114,17 @@ def test_fig17_compares_the_ntscc_of_the_ablations_lambda(name):
     assert ntscc == {d for d in ntscc if f"/ntscc_mse_lam{lam:g}/" in d} and len(ntscc) == 1, ntscc
 
 
-@pytest.mark.parametrize("key, value", [
-    ("ntscc.images.schedules.deepjscc.steps", 4),  # mini's 100 warm-up steps stay
-    ("ntscc.cifar.schedules.ntc.warmup_steps", 800),  # = steps
+@pytest.mark.parametrize("key, value, planner", [
+    ("ntscc.images.schedules.deepjscc.steps", 4, image_stages),  # mini's 100 warm-up steps stay
+    ("ntscc.cifar.schedules.ntc.warmup_steps", 800, image_stages),  # = steps
+    ("ntscc.banana.ntc.warmup_steps", 3000, banana_stages),
 ])
-def test_a_schedule_training_cannot_run_is_refused_when_stages_are_planned(key, value):
+def test_a_schedule_training_cannot_run_is_refused_when_stages_are_planned(key, value, planner):
     """An ``extends`` merge can leave mini's warm-up beside a tiny profile's few steps: planning names the key."""
     profile = load("mini", overrides={key: value})
     block = key.rsplit(".", 1)[0].replace(".", "[.]")
     with pytest.raises(ProfileError, match=rf"{block}: warmup_steps must be in \[0, steps\)"):
-        image_stages.stages(profile, "mini")
+        planner.stages(profile, "mini")
 
 
 @pytest.mark.parametrize("name", ["images_tiny", "separation_tiny", "smoke"])

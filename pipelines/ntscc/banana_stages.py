@@ -2,7 +2,7 @@
 NTSCC and deep JSCC model once, evaluate them together, draw the two figures."""
 from __future__ import annotations
 
-from pipelines.ntscc.checks import check_banana, ntc_lambdas, ntscc_lambdas
+from pipelines.ntscc.checks import check_banana, check_schedules, ntc_lambdas, ntscc_lambdas
 from pipelines.ntscc.paths import banana_root
 from pipelines.paths import lambda_tag
 from pipelines.stage import PYTHON, Stage, figure_outs
@@ -34,6 +34,7 @@ def stages(profile, profile_ref: str) -> list[Stage]:
     """The banana stages of ``profile`` (``profile_ref``: the name or path passed to commands)."""
     check_banana(profile)
     cfg = profile.get(BANANA)
+    check_schedules(profile, BANANA, {k: cfg[k] for k in ("ntc", "ntscc", "deepjscc")})
     root = banana_root(profile)
     prof = f"--profile {profile_ref}"
     out: list[Stage] = []

@@ -45,7 +45,6 @@ def check_banana_models(profile) -> None:
     values = list(cfg["rate_values"])
     if values != sorted(set(values)):
         raise ProfileError(f"{where}.rate_values must be strictly increasing, got {values}")
-    check_schedules(profile, "ntscc.banana", {k: cfg[k] for k in ("ntc", "ntscc", "deepjscc")})
 
 
 def check_banana(profile) -> None:
